@@ -13,10 +13,12 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod error;
 pub mod partitioner;
 pub mod rng;
 pub mod time;
 
-pub use config::ProducerConfig;
+pub use config::{ConfigError, ProducerConfig};
+pub use error::{ErrorCode, PersistenceStatus};
 pub use rng::Rng;
 pub use time::Instant;

@@ -37,7 +37,10 @@ impl Instant {
 
     /// `self + d`, saturating at the far future instead of overflowing.
     pub fn saturating_add(self, d: Duration) -> Self {
-        Self(self.0.saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)))
+        Self(
+            self.0
+                .saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+        )
     }
 }
 
@@ -64,7 +67,10 @@ mod tests {
         let t = Instant::from_millis(5);
         assert_eq!(t.as_nanos(), 5_000_000);
         assert_eq!(t - Instant::from_millis(7), Duration::ZERO);
-        assert_eq!(Instant::from_nanos(u64::MAX) + Duration::from_secs(1), Instant::from_nanos(u64::MAX));
+        assert_eq!(
+            Instant::from_nanos(u64::MAX) + Duration::from_secs(1),
+            Instant::from_nanos(u64::MAX)
+        );
         assert_eq!((t + Duration::from_millis(1)) - t, Duration::from_millis(1));
     }
 }
