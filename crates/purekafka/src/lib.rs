@@ -1,8 +1,73 @@
 //! purekafka: a pure-Rust Kafka producer with rust-rdkafka's producer API.
 //!
-//! The rdkafka-compatible API and the tokio driver are built by their own issue; until then
-//! this crate only re-exports the layers below it.
+//! The goal is a drop-in for rust-rdkafka 0.39's producer side: rename the dependency
+//! (`rdkafka = { package = "purekafka", ... }`) and the same code compiles and behaves the
+//! same, without librdkafka, OpenSSL or cmake.
+//!
+//! **Status: the producers are not implemented yet.** What exists so far are rdkafka's value
+//! types: [`ClientConfig`] and the [`config`] traits, the [`ClientContext`] callbacks,
+//! messages and headers ([`message`]), errors ([`error`]), [`Statistics`] and the
+//! [`util`] helpers (`Timeout`, `AsyncRuntime`, `IntoOpaque`). `producer`,
+//! `TopicPartitionList`, `Offset` and `Client` come with the producer work; nothing in this
+//! crate can talk to a broker yet, and [`ClientConfig::create`] has no producer type to
+//! create.
+//!
+//! Known deviations from rdkafka (all because purekafka has no C library and no `unsafe`):
+//! [`Message::payload_mut`] is a safe method; [`IntoOpaque`] is a marker trait without
+//! raw-pointer conversions; `BorrowedMessage::ptr()`, `NativeClientConfig` and
+//! `rdkafka::{bindings, helpers, types}` do not exist; [`util::get_rdkafka_version`] reports
+//! purekafka's version. Each is documented where it applies.
+//!
+//! The value types are used exactly as with rdkafka:
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! use purekafka::error::{KafkaError, RDKafkaErrorCode};
+//! use purekafka::message::{Header, Headers, OwnedHeaders, OwnedMessage};
+//! use purekafka::util::Timeout;
+//! use purekafka::{ClientConfig, Message, Timestamp};
+//!
+//! let mut config = ClientConfig::new();
+//! config
+//!     .set("bootstrap.servers", "localhost:9092")
+//!     .set("message.timeout.ms", "5000");
+//! assert_eq!(config.get("message.timeout.ms"), Some("5000"));
+//!
+//! let headers = OwnedHeaders::new().insert(Header { key: "trace-id", value: Some("abc") });
+//! let message = OwnedMessage::new(
+//!     Some(b"hello".to_vec()),
+//!     None,
+//!     "events".to_owned(),
+//!     Timestamp::now(),
+//!     0,
+//!     42,
+//!     Some(headers),
+//! );
+//! assert_eq!(message.payload_view::<str>(), Some(Ok("hello")));
+//! assert_eq!(message.headers().unwrap().get_as::<str>(0).unwrap().value, Some("abc"));
+//!
+//! let err = KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull);
+//! assert_eq!(err.to_string(), "Message production error: QueueFull (Local: Queue full)");
+//! assert_eq!(Timeout::from(Some(Duration::from_secs(1))), Timeout::After(Duration::from_secs(1)));
+//! ```
 #![warn(missing_docs)]
 
 pub use purekafka_core as core;
 pub use purekafka_protocol as protocol;
+
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod message;
+pub mod statistics;
+pub mod util;
+
+pub use crate::client::ClientContext;
+pub use crate::config::ClientConfig;
+pub use crate::message::{Message, Timestamp};
+pub use crate::statistics::Statistics;
+pub use crate::util::IntoOpaque;
+
+#[cfg(test)]
+mod compat_tests;
