@@ -7,18 +7,25 @@
 //!
 //! - commands: `send`, `flush`, `purge`, `close`;
 //! - inputs: `handle_connected`, `handle_disconnected`, `handle_response`, `handle_timeout`;
-//! - outputs: `poll_transmit`, `poll_connect`, `poll_timeout`, `poll_event`.
+//! - outputs: `poll_transmit`, `poll_conn_command`, `poll_timeout`, `poll_event`.
+//!
+//! See [`engine`] for the engine's structure and invariants.
 //!
 //! Time is an [`Instant`] the caller passes in; randomness comes from a seed the caller gives.
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod engine;
 pub mod error;
 pub mod partitioner;
 pub mod rng;
 pub mod time;
 
 pub use config::{ConfigError, ProducerConfig};
+pub use engine::{
+    ConnCommand, ConnId, DeliveryReport, Engine, Event, Purge, Record, RecordView, SendError,
+    Transmit,
+};
 pub use error::{ErrorCode, PersistenceStatus};
 pub use rng::Rng;
 pub use time::Instant;

@@ -2,9 +2,13 @@
 //!
 //! - [`broker`]: a real Apache Kafka broker (KRaft, from Maven Central jars) for tests.
 //! - [`java`]: Java tools (reference consumer, DumpLogSegments) on the broker's jars.
+//! - [`fake`]: an in-memory fake Kafka cluster on virtual time, with fault injection.
 //! - [`raw`]: a minimal blocking client (ApiVersions, Metadata, InitProducerId, Produce).
+//! - [`sim`]: drives the sans-IO engine against the fake cluster on virtual time.
 #![warn(missing_docs)]
 
 pub mod broker;
+pub mod fake;
 pub mod java;
 pub mod raw;
+pub mod sim;

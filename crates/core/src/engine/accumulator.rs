@@ -1,0 +1,482 @@
+//! Per-partition batching: the open batch, the queue of closed batches, and the size rules.
+//!
+//! Invariants:
+//! - A partition's batches are ordered by `seq` (creation order, librdkafka's msgid order):
+//!   `queued` holds closed batches oldest first, `open` is always the newest. A retried batch
+//!   goes back into `queued` at its `seq` position, so a partition always resends in the
+//!   original order.
+//! - A batch always holds at least one record; `batch.size` and `batch.num.messages` are
+//!   checked before appending the second and later records (librdkafka: "checked after the
+//!   first message"), so a single record larger than `batch.size` still travels alone.
+//! - Key, value and headers are copied once, into the batch's records buffer; per-record
+//!   bookkeeping is one `RecordMeta` (opaque + enqueue instant) in a per-batch `Vec`.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use super::delivery::{Cursor, RecordMeta};
+use crate::config::Compression;
+use crate::time::Instant;
+use purekafka_protocol::batch::{
+    BatchError, HEADER_LEN as BATCH_OVERHEAD, RecordBatchWriter, RecordHeader, SealOptions,
+};
+use purekafka_protocol::varint::varint_len;
+
+/// librdkafka's per-message overhead in its `message.max.bytes` check at produce time.
+pub(crate) const MESSAGE_OVERHEAD: usize = 36;
+
+/// The bytes a record counts against `queue.buffering.max.kbytes` and `message.max.bytes`.
+pub(crate) fn payload_size(
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: &[RecordHeader<'_>],
+) -> usize {
+    let mut n = key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len);
+    for h in headers {
+        // librdkafka's `rd_kafka_headers_serialized_size`: varint key length, key, varint
+        // value length (-1 for null), value.
+        let v = h.value.map_or(0, <[u8]>::len);
+        n += varint_len(h.key.len() as i64) + h.key.len();
+        n += h.value.map_or(1, |_| varint_len(v as i64)) + v;
+    }
+    n
+}
+
+/// A records buffer: the uncompressed records section of one batch (or of a topic's pending
+/// queue), plus the first record's timestamp the deltas are relative to.
+#[derive(Debug, Default)]
+pub(crate) struct RecordBuf {
+    writer: RecordBatchWriter,
+    base_timestamp: i64,
+}
+
+impl RecordBuf {
+    pub(crate) fn new() -> Self {
+        Self {
+            writer: RecordBatchWriter::new(),
+            base_timestamp: 0,
+        }
+    }
+
+    pub(crate) fn bytes_len(&self) -> usize {
+        self.writer.records_bytes().len()
+    }
+
+    pub(crate) fn base_timestamp(&self) -> i64 {
+        self.base_timestamp
+    }
+
+    pub(crate) fn record_size(
+        &self,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[RecordHeader<'_>],
+    ) -> usize {
+        self.writer.record_size(timestamp, key, value, headers)
+    }
+
+    pub(crate) fn append(
+        &mut self,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[RecordHeader<'_>],
+    ) {
+        if self.writer.is_empty() {
+            self.base_timestamp = timestamp;
+        }
+        // `send` rejects records over librdkafka's 10^9-byte `message.max.bytes` ceiling and
+        // batches stop at 10^6 records, so the writer's 2 GiB / i32::MAX limits can't be hit.
+        let _ = self.writer.append(timestamp, key, value, headers);
+    }
+
+    pub(crate) fn cursor(&self) -> Cursor<'_> {
+        Cursor::new(self.writer.records_bytes())
+    }
+
+    pub(crate) fn seal(&self, opts: &SealOptions) -> Result<Bytes, BatchError> {
+        self.writer.seal(opts).map(|s| s.into_bytes())
+    }
+}
+
+/// Batch-level fields for sealing; `idempotence` is `(producer id, epoch, base sequence)`.
+pub(crate) fn seal_options(
+    compression: Compression,
+    compression_level: i32,
+    idempotence: Option<(i64, i16, i32)>,
+) -> SealOptions {
+    let (producer_id, producer_epoch, base_sequence) = idempotence.unwrap_or((-1, -1, -1));
+    SealOptions {
+        compression,
+        compression_level,
+        producer_id,
+        producer_epoch,
+        base_sequence,
+        transactional: false,
+    }
+}
+
+/// One partition batch, from its first record until its delivery report.
+#[derive(Debug)]
+pub(crate) struct Batch<O> {
+    /// Creation order within the partition.
+    pub(crate) seq: u64,
+    pub(crate) records: RecordBuf,
+    pub(crate) metas: Vec<RecordMeta<O>>,
+    pub(crate) first_enqueue: Instant,
+    /// Bytes counted against `queue.buffering.max.kbytes`.
+    pub(crate) accounted_bytes: usize,
+    /// Retries that counted against `message.send.max.retries`.
+    pub(crate) retries: u32,
+    /// Times the batch was put into a request.
+    pub(crate) attempts: u32,
+    /// Sent at least once: a later failure may have been written.
+    pub(crate) possibly_persisted: bool,
+    /// The sealed wire bytes, kept so a retry resends the identical batch.
+    pub(crate) sealed: Option<Bytes>,
+    /// The error of the last failed attempt (reported if the batch is given up later).
+    pub(crate) last_error: Option<crate::error::ErrorCode>,
+}
+
+impl<O> Batch<O> {
+    fn new(seq: u64, now: Instant) -> Self {
+        Self {
+            seq,
+            records: RecordBuf::new(),
+            metas: Vec::new(),
+            first_enqueue: now,
+            accounted_bytes: 0,
+            retries: 0,
+            attempts: 0,
+            possibly_persisted: false,
+            sealed: None,
+            last_error: None,
+        }
+    }
+
+    pub(crate) fn record_count(&self) -> usize {
+        self.metas.len()
+    }
+
+    /// Wire size estimate: header plus records (exact when uncompressed).
+    pub(crate) fn wire_size(&self) -> usize {
+        self.sealed
+            .as_ref()
+            .map_or_else(|| BATCH_OVERHEAD + self.records.bytes_len(), Bytes::len)
+    }
+}
+
+/// The limits an append is checked against.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BatchLimits {
+    pub(crate) batch_size: usize,
+    pub(crate) batch_num_messages: usize,
+}
+
+/// What an append changed, for the engine's readiness and timer bookkeeping.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Appended {
+    /// The record opened a new batch (arm its linger timer).
+    pub(crate) opened: bool,
+    /// A full batch was closed before the record was appended (the partition is ready).
+    pub(crate) closed: bool,
+}
+
+/// A partition's batches.
+#[derive(Debug)]
+pub(crate) struct PartitionQueue<O> {
+    /// Closed batches, oldest first, sorted by `seq`.
+    pub(crate) queued: VecDeque<Batch<O>>,
+    /// The batch records are appended to.
+    pub(crate) open: Option<Batch<O>>,
+    next_seq: u64,
+    /// Batches of this partition currently in requests.
+    pub(crate) in_flight: u32,
+    /// The broker those requests went to.
+    pub(crate) in_flight_broker: Option<usize>,
+    /// Idempotence: the producer sequence the next newly drained batch gets.
+    pub(crate) producer_seq: i32,
+    /// Idempotence: creation `seq` of the batches in flight (at most 5).
+    pub(crate) inflight_seqs: Vec<u64>,
+    /// Idempotence: a batch was acknowledged under the current epoch, so the broker holds
+    /// producer state for this partition.
+    pub(crate) idem_acked: bool,
+    /// No request may take this partition's batches before this instant (retry backoff).
+    pub(crate) backoff_until: Option<Instant>,
+    /// The instant of the message-timeout timer currently armed for this partition.
+    pub(crate) expiry_armed: Option<Instant>,
+    /// Records (queued + open), for stats.
+    pub(crate) msg_cnt: usize,
+    /// Accounted bytes (queued + open), for stats.
+    pub(crate) msg_bytes: usize,
+}
+
+impl<O> Default for PartitionQueue<O> {
+    fn default() -> Self {
+        Self {
+            queued: VecDeque::new(),
+            open: None,
+            next_seq: 0,
+            in_flight: 0,
+            in_flight_broker: None,
+            producer_seq: 0,
+            inflight_seqs: Vec::new(),
+            idem_acked: false,
+            backoff_until: None,
+            expiry_armed: None,
+            msg_cnt: 0,
+            msg_bytes: 0,
+        }
+    }
+}
+
+impl<O> PartitionQueue<O> {
+    /// Appends one record, closing the open batch first if the record doesn't fit.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn append(
+        &mut self,
+        now: Instant,
+        limits: BatchLimits,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[RecordHeader<'_>],
+        opaque: O,
+        accounted: usize,
+    ) -> Appended {
+        let mut out = Appended::default();
+        if let Some(open) = &self.open {
+            let size = open.records.record_size(timestamp, key, value, headers);
+            let full = open.metas.len() >= limits.batch_num_messages
+                || BATCH_OVERHEAD + open.records.bytes_len() + size > limits.batch_size;
+            if full {
+                self.close_open();
+                out.closed = true;
+            }
+        }
+        let batch = match &mut self.open {
+            Some(b) => b,
+            None => {
+                let seq = self.next_seq;
+                self.next_seq += 1;
+                out.opened = true;
+                self.open.insert(Batch::new(seq, now))
+            }
+        };
+        batch.records.append(timestamp, key, value, headers);
+        batch.metas.push(RecordMeta {
+            opaque,
+            enqueued: now,
+        });
+        batch.accounted_bytes += accounted;
+        self.msg_cnt += 1;
+        self.msg_bytes += accounted;
+        // Close eagerly when the count limit is reached so the partition is ready now rather
+        // than at the next append or linger.
+        if batch.metas.len() >= limits.batch_num_messages {
+            self.close_open();
+            out.closed = true;
+        }
+        out
+    }
+
+    /// Moves the open batch (if any) to the back of the closed queue.
+    pub(crate) fn close_open(&mut self) {
+        if let Some(b) = self.open.take() {
+            self.queued.push_back(b);
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queued.is_empty() && self.open.is_none()
+    }
+
+    /// The batch the next request would take.
+    pub(crate) fn head(&self) -> Option<&Batch<O>> {
+        self.queued.front().or(self.open.as_ref())
+    }
+
+    /// Takes the next batch for a request.
+    pub(crate) fn take_head(&mut self) -> Option<Batch<O>> {
+        let b = match self.queued.pop_front() {
+            Some(b) => Some(b),
+            None => self.open.take(),
+        }?;
+        self.msg_cnt -= b.record_count();
+        self.msg_bytes -= b.accounted_bytes;
+        Some(b)
+    }
+
+    /// Puts a batch back (a retry) at its creation-order position.
+    pub(crate) fn reinsert(&mut self, batch: Batch<O>) {
+        self.msg_cnt += batch.record_count();
+        self.msg_bytes += batch.accounted_bytes;
+        let pos = self.queued.partition_point(|b| b.seq < batch.seq);
+        self.queued.insert(pos, batch);
+    }
+
+    /// Removes and returns the queued batches `pred` selects, keeping the others in order.
+    pub(crate) fn take_queued_where(&mut self, pred: impl Fn(&Batch<O>) -> bool) -> Vec<Batch<O>> {
+        let mut out = Vec::new();
+        let mut keep = VecDeque::with_capacity(self.queued.len());
+        for b in self.queued.drain(..) {
+            if pred(&b) {
+                self.msg_cnt -= b.record_count();
+                self.msg_bytes -= b.accounted_bytes;
+                out.push(b);
+            } else {
+                keep.push_back(b);
+            }
+        }
+        self.queued = keep;
+        out
+    }
+
+    /// Removes and returns every batch not in flight (purge, failure of the partition).
+    pub(crate) fn take_all(&mut self) -> Vec<Batch<O>> {
+        self.close_open();
+        self.msg_cnt = 0;
+        self.msg_bytes = 0;
+        self.queued.drain(..).collect()
+    }
+
+    /// Removes the leading batches whose first record has waited `timeout` by `now`.
+    pub(crate) fn take_expired(
+        &mut self,
+        now: Instant,
+        timeout: core::time::Duration,
+    ) -> Vec<Batch<O>> {
+        let mut out = Vec::new();
+        while self
+            .head()
+            .is_some_and(|b| b.first_enqueue + timeout <= now)
+        {
+            if let Some(b) = self.take_head() {
+                out.push(b);
+            }
+        }
+        out
+    }
+
+    /// Whether the head batch may go now: it is closed, or lingered long enough, or the
+    /// producer is flushing.
+    pub(crate) fn head_ready(
+        &self,
+        now: Instant,
+        linger: core::time::Duration,
+        flushing: bool,
+    ) -> bool {
+        if !self.queued.is_empty() {
+            return true;
+        }
+        self.open
+            .as_ref()
+            .is_some_and(|b| flushing || b.first_enqueue + linger <= now)
+    }
+
+    /// Idempotence: how many batches may be in flight. A broker without producer state for
+    /// the partition accepts any first sequence, so until one batch is acknowledged a second
+    /// one in flight could be written ahead of a first that fails (franz-go issue #223).
+    pub(crate) fn idem_inflight_limit(&self) -> u32 {
+        if self.idem_acked {
+            super::idempotence::MAX_INFLIGHT_PER_PARTITION
+        } else {
+            1
+        }
+    }
+
+    /// Whether retry backoff holds the partition at `now`.
+    pub(crate) fn in_backoff(&self, now: Instant) -> bool {
+        self.backoff_until.is_some_and(|t| t > now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    const LIMITS: BatchLimits = BatchLimits {
+        batch_size: 1_000_000,
+        batch_num_messages: 2,
+    };
+
+    fn fill(q: &mut PartitionQueue<u32>, n: u32) {
+        for i in 0..n {
+            let t = Instant::from_millis(u64::from(i));
+            q.append(t, LIMITS, 0, None, Some(b"v"), &[], i, 1);
+        }
+    }
+
+    #[test]
+    fn payload_size_counts_headers_serialized() {
+        let h = [
+            RecordHeader {
+                key: "k",
+                value: None,
+            },
+            RecordHeader {
+                key: "key",
+                value: Some(&[0u8; 100]),
+            },
+        ];
+        // 3 + 4 + (1 + 1 + 1) + (1 + 3 + 2 + 100)
+        assert_eq!(
+            payload_size(Some(b"abc"), Some(b"vvvv"), &h),
+            3 + 4 + 3 + 106
+        );
+    }
+
+    #[test]
+    fn retried_batches_go_back_in_creation_order() {
+        let mut q = PartitionQueue::default();
+        fill(&mut q, 6); // three batches of two
+        let a = q.take_head().unwrap();
+        let b = q.take_head().unwrap();
+        assert_eq!((a.seq, b.seq), (0, 1));
+        // Failures come back in any order; the queue restores creation order.
+        q.reinsert(b);
+        q.reinsert(a);
+        let seqs: Vec<u64> = core::iter::from_fn(|| q.take_head())
+            .map(|b| b.seq)
+            .collect();
+        assert_eq!(seqs, vec![0, 1, 2]);
+        assert_eq!((q.msg_cnt, q.msg_bytes), (0, 0));
+    }
+
+    #[test]
+    fn batch_size_is_checked_after_the_first_record() {
+        let limits = BatchLimits {
+            batch_size: 70,
+            batch_num_messages: 100,
+        };
+        let mut q: PartitionQueue<()> = PartitionQueue::default();
+        let big = [0u8; 100];
+        let a = q.append(Instant::ZERO, limits, 0, None, Some(&big), &[], (), 100);
+        assert!(
+            a.opened && !a.closed,
+            "an oversized first record still opens a batch"
+        );
+        let a = q.append(Instant::ZERO, limits, 0, None, Some(b"x"), &[], (), 1);
+        assert!(a.opened && a.closed);
+        assert_eq!(q.queued.len(), 1);
+        assert_eq!(q.head().unwrap().record_count(), 1);
+    }
+
+    #[test]
+    fn head_readiness_follows_linger_and_flush() {
+        let linger = core::time::Duration::from_millis(5);
+        let mut q: PartitionQueue<()> = PartitionQueue::default();
+        let limits = BatchLimits {
+            batch_size: 1_000,
+            batch_num_messages: 10,
+        };
+        q.append(Instant::from_millis(10), limits, 0, None, None, &[], (), 0);
+        assert!(!q.head_ready(Instant::from_millis(14), linger, false));
+        assert!(q.head_ready(Instant::from_millis(14), linger, true));
+        assert!(q.head_ready(Instant::from_millis(15), linger, false));
+    }
+}

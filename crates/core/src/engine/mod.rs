@@ -1,0 +1,640 @@
+//! The sans-IO producer engine.
+//!
+//! [`Engine`] is driven like quinn-proto's `Connection`: commands ([`Engine::send`],
+//! [`Engine::flush`], [`Engine::purge`], [`Engine::close`]), inputs (`handle_*`), and outputs
+//! (`poll_*`), with time passed in. After every command or input the driver drains
+//! [`Engine::poll_conn_command`], [`Engine::poll_transmit`] and [`Engine::poll_event`] until
+//! they return `None`, then sleeps until [`Engine::poll_timeout`] or the next input.
+//!
+//! # Structure
+//!
+//! - **Topics** are interned on first use (`TopicId`, an index); records carry no topic
+//!   string. A topic without metadata keeps its records in a per-topic *pending* records
+//!   buffer (same encoding as a batch, same queue limits) until Metadata names its
+//!   partitions, then they are replayed through the partitioner in send order.
+//! - **Partitions** own a `PartitionQueue` (module `accumulator`): closed batches oldest
+//!   first plus one open batch. Records are encoded into the open batch at `send` (one copy
+//!   of key, value and headers; per-record metadata is an `(opaque, enqueue instant)` pair
+//!   in a per-batch `Vec`).
+//! - **Brokers** are Metadata nodes plus the bootstrap addresses (negative ids). Each has at
+//!   most one connection, an *active list* of the partitions it leads that hold batches, and
+//!   a `wants_send` flag.
+//!
+//! # Readiness and requests
+//!
+//! A partition is *ready* when its head batch is closed (`batch.size` / `batch.num.messages`
+//! reached), has lingered `linger.ms`, or the producer is flushing. Readiness is tracked per
+//! broker, not scanned: a closed batch, a linger or backoff timer, a retry or a leader change
+//! sets the leader's `wants_send`. When a broker wants to send, has a ready connection and
+//! fewer than `max.in.flight` requests outstanding, the engine builds **one ProduceRequest
+//! carrying the head batch of every partition in the broker's active list** that is not in
+//! retry backoff, up to `message.max.bytes` per request.
+//!
+//! Design choice: once a broker has any ready partition, the *other* partitions' non-empty
+//! open batches ride along even if they have not lingered yet (franz-go and the Java client's
+//! `RecordAccumulator.drain` do this; librdkafka sends one request per partition and does
+//! not). The request is going out anyway, so this costs no extra round trip, cuts the number
+//! of requests with many low-rate partitions, and only ever sends a batch *earlier* than its
+//! linger would have; `linger.ms` remains an upper bound on the added latency.
+//!
+//! # Who may fail a batch
+//!
+//! A batch is owned by exactly one place at a time: its partition queue, an in-flight request
+//! (the request owns its batches), or a delivery report. Only the owner may complete or fail
+//! it:
+//! - in the queue: message timeout ([`MessageTimedOut`](ErrorCode::MessageTimedOut), status
+//!   NotPersisted unless a previous attempt was sent), purge (`PurgeQueue`), unknown topic;
+//! - in flight: the response, the connection loss, `socket.timeout.ms`, or purge
+//!   (`PurgeInflight`; the request stays registered so its late response is ignored).
+//!
+//! Message timeout is checked per batch (the first record's enqueue time), as the Java
+//! client's `delivery.timeout.ms` does; librdkafka times records individually, so a record
+//! can fail up to one batch-fill time early here. A batch in flight is never failed by the
+//! expiry timer: its request's own deadline is min(`socket.timeout.ms` after sending, the
+//! earliest message deadline in it) (librdkafka's rule), and a retriable error past the
+//! message deadline fails it with `MessageTimedOut`.
+//!
+//! Every failure goes through [`classify_produce_error`](crate::error::classify_produce_error)
+//! (one place): retry or fail, metadata refresh, whether the retry counts against
+//! `message.send.max.retries`, and the persistence status.
+//!
+//! # Ordering
+//!
+//! Per partition, batches keep their creation order (`seq`): a retried batch is reinserted
+//! at its position, ahead of newer batches. A partition whose batches are in flight to its
+//! old leader sends nothing to a new leader until they are settled. With `max.in.flight > 1`
+//! and without idempotence a failed batch can still be overtaken by a later batch of the same
+//! partition that was already in flight and succeeds (librdkafka documents the same caveat);
+//! delivery reports then follow the actual outcome order. `max.in.flight = 1` keeps order.
+//!
+//! # Connections and metadata
+//!
+//! - A connection is asked for (`ConnCommand::Connect`) when a broker leads a partition that
+//!   holds data, or when Metadata is wanted and no connection is up (known nodes first, then
+//!   bootstrap addresses, round-robin). Setup is ApiVersions (KIP-511 fallback), then the
+//!   connection is *ready*; `socket.connection.setup.timeout.ms` bounds it.
+//! - Failed or lost connections back off (`reconnect.backoff.ms` doubling to
+//!   `reconnect.backoff.max.ms`, jittered). A lost ready connection triggers a Metadata
+//!   refresh. `AllBrokersDown` is reported once each time every broker is down.
+//! - One Metadata request at a time, for every topic in use. Refresh: at once for a new
+//!   topic or a stale-metadata error, every `topic.metadata.refresh.fast.interval.ms` while a
+//!   topic or leader is unknown, else every `topic.metadata.refresh.interval.ms`. Rules for
+//!   applying answers are in the `metadata` module.
+//! - A response that doesn't decode or matches no request closes the connection; its
+//!   requests fail with a transport error (retried). Nothing from the network can panic.
+//!
+//! # Designed-for extensions
+//!
+//! - Idempotence: the per-partition producer sequence is stamped when a batch is drained into
+//!   a request (the point where `take_head` hands it to `build_produce`), not at append, so a
+//!   retry reuses its sequence (the sealed bytes are kept) and an epoch bump can restamp
+//!   sealed batches in place. At most 5 batches per partition in flight would be a check next
+//!   to `in_flight` in the drain loop.
+//! - Transactions: a coordinator request path is one more `ReqKind`.
+//! - Throughput: timers live in a heap with lazy deletion (`poll_timeout` is O(1); the
+//!   heap holds O(partitions + connections + lingering batches) entries, never O(records)),
+//!   readiness is event-driven per broker, the drain loop visits only partitions with
+//!   batches, and `send` does no per-record allocation beyond growing the batch buffers.
+
+mod accumulator;
+mod backoff;
+mod broker;
+mod delivery;
+mod idempotence;
+mod metadata;
+mod request;
+mod sender;
+mod stats;
+mod timer;
+
+use std::collections::{HashMap, VecDeque};
+
+use bytes::Bytes;
+
+pub use self::delivery::{
+    DeliveryReport, Drain, HeaderIter, HeadersView, RecordView, Records, TimestampType,
+};
+pub use self::stats::{
+    BrokerCounters, BrokerSnapshot, ClientCounters, EosSnapshot, PartitionCounters,
+    PartitionSnapshot, StatsSnapshot, TopicSnapshot,
+};
+pub use crate::config::BrokerAddress;
+pub use crate::partitioner::CustomPartitioner;
+pub use purekafka_protocol::batch::RecordHeader;
+
+use self::accumulator::{MESSAGE_OVERHEAD, payload_size};
+
+/// librdkafka's upper bound for `message.max.bytes`, enforced even if the config says more.
+const MAX_MESSAGE_MAX_BYTES: usize = 1_000_000_000;
+use self::broker::{Broker, MetaState, Outgoing};
+use self::idempotence::Idem;
+use self::metadata::{Topic, TopicState};
+use self::timer::TimerHeap;
+use crate::config::ProducerConfig;
+use crate::error::ErrorCode;
+use crate::rng::Rng;
+use crate::time::Instant;
+
+/// Identifies one connection the engine asked the driver to open. Never reused within one
+/// [`Engine`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+/// A whole request frame (4-byte size prefix included) to write to a connection, in order.
+#[derive(Clone, Debug)]
+pub struct Transmit {
+    /// The connection to write to.
+    pub conn: ConnId,
+    /// The frame.
+    pub bytes: Bytes,
+}
+
+/// A connection the driver must open or close.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConnCommand {
+    /// Open a TCP connection to `address` and report `handle_connected(conn)` or
+    /// `handle_disconnected(conn)`.
+    Connect {
+        /// The id the engine will use for this connection.
+        conn: ConnId,
+        /// Where to connect.
+        address: BrokerAddress,
+    },
+    /// Close the connection; the engine has already forgotten it (no further input for it is
+    /// needed, and any is ignored).
+    Close {
+        /// The connection to close.
+        conn: ConnId,
+    },
+}
+
+/// What [`Engine::purge`] removes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Purge {
+    /// Records not yet sent (reported with [`ErrorCode::PurgeQueue`]).
+    pub queue: bool,
+    /// Records in requests awaiting a response (reported with [`ErrorCode::PurgeInflight`]).
+    pub inflight: bool,
+}
+
+/// A record to send. Key, value and headers are copied during [`Engine::send`].
+#[derive(Clone, Copy, Debug)]
+pub struct Record<'a> {
+    /// Topic name.
+    pub topic: &'a str,
+    /// Explicit partition, or `None` for the partitioner.
+    pub partition: Option<i32>,
+    /// Key.
+    pub key: Option<&'a [u8]>,
+    /// Value (payload).
+    pub value: Option<&'a [u8]>,
+    /// Headers, in order.
+    pub headers: &'a [RecordHeader<'a>],
+    /// CreateTime in ms; the caller fills wall-clock now when the user gave none.
+    pub timestamp_ms: i64,
+}
+
+/// A record [`Engine::send`] refused, with the caller's opaque handed back.
+#[derive(Debug)]
+pub struct SendError<O> {
+    /// Why: `QueueFull`, `MessageSizeTooLarge`, `UnknownTopic`, `UnknownPartition`, `State`
+    /// (closing), or a topic-level error such as `TopicAuthorizationFailed`.
+    pub code: ErrorCode,
+    /// The opaque given to `send`.
+    pub opaque: O,
+}
+
+/// Something for the application.
+#[derive(Debug)]
+pub enum Event<O> {
+    /// One per batch (not per record): every record of one partition batch, in send order.
+    Delivery(DeliveryReport<O>),
+    /// A client-level error for `ClientContext::error` (AllBrokersDown, transport failures).
+    Error {
+        /// The code.
+        code: ErrorCode,
+        /// Human-readable context (broker, cause).
+        reason: String,
+    },
+    /// `statistics.interval.ms` elapsed: a snapshot for `ClientContext::stats`.
+    Stats(Box<StatsSnapshot>),
+}
+
+/// A topic, by interned index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct TopicId(pub(crate) u32);
+
+/// A partition: interned topic plus partition index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct PartKey {
+    pub(crate) topic: TopicId,
+    pub(crate) partition: u32,
+}
+
+/// The sans-IO Kafka producer. `O` is the caller's per-record opaque value.
+pub struct Engine<O> {
+    cfg: ProducerConfig,
+    rng: Rng,
+    topics: Vec<Topic<O>>,
+    topic_ids: HashMap<Box<str>, TopicId>,
+    last_topic: Option<TopicId>,
+    brokers: Vec<Broker<O>>,
+    node_to_broker: HashMap<i32, usize>,
+    conn_to_broker: HashMap<ConnId, usize>,
+    next_conn: u64,
+    timers: TimerHeap,
+    metadata: MetaState,
+    stats_due: Option<Instant>,
+    out: VecDeque<Outgoing<O>>,
+    conn_cmds: VecDeque<ConnCommand>,
+    events: VecDeque<Event<O>>,
+    /// Brokers whose `wants_send` was set since they were last served.
+    send_queue: VecDeque<usize>,
+    /// Records accepted and not yet handed out in a report (the queue limit's count).
+    msg_cnt: usize,
+    /// Their accounted bytes.
+    msg_bytes: usize,
+    flushing: bool,
+    closing: bool,
+    closed: bool,
+    all_down_reported: bool,
+    custom_partitioner: Option<Box<dyn CustomPartitioner>>,
+    counters: ClientCounters,
+    /// `enable.idempotence` state.
+    idem: Option<Idem>,
+}
+
+impl<O> core::fmt::Debug for Engine<O> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Engine")
+            .field("topics", &self.topics.len())
+            .field("brokers", &self.brokers.len())
+            .field("msg_cnt", &self.msg_cnt)
+            .field("closing", &self.closing)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<O> Engine<O> {
+    /// A producer for `config`; `seed` drives every random choice (partitions, jitter).
+    ///
+    /// It starts bootstrapping at once: the first [`Engine::poll_conn_command`] asks for a
+    /// connection to a bootstrap server.
+    pub fn new(config: ProducerConfig, seed: u64, now: Instant) -> Self {
+        let mut rng = Rng::new(seed);
+        let mut brokers = Vec::new();
+        for (i, addr) in config.bootstrap_servers.iter().enumerate() {
+            brokers.push(Broker::new(-1 - i as i32, addr.clone(), true));
+        }
+        let bootstrap_cursor = if brokers.is_empty() {
+            0
+        } else {
+            rng.below(brokers.len() as u32) as usize
+        };
+        let config_idempotent = config.enable_idempotence;
+        let stats_due =
+            (!config.statistics_interval.is_zero()).then(|| now + config.statistics_interval);
+        let mut engine = Self {
+            cfg: config,
+            rng,
+            topics: Vec::new(),
+            topic_ids: HashMap::new(),
+            last_topic: None,
+            brokers,
+            node_to_broker: HashMap::new(),
+            conn_to_broker: HashMap::new(),
+            next_conn: 1,
+            timers: TimerHeap::default(),
+            metadata: MetaState::new(bootstrap_cursor),
+            stats_due,
+            out: VecDeque::new(),
+            conn_cmds: VecDeque::new(),
+            events: VecDeque::new(),
+            send_queue: VecDeque::new(),
+            msg_cnt: 0,
+            msg_bytes: 0,
+            flushing: false,
+            closing: false,
+            closed: false,
+            all_down_reported: false,
+            custom_partitioner: None,
+            counters: ClientCounters::default(),
+            idem: config_idempotent.then(Idem::new),
+        };
+        // Like librdkafka, learn the cluster (brokers only) right away.
+        engine.metadata.wanted = true;
+        engine.drive(now);
+        engine
+    }
+
+    /// Installs a custom partitioner, consulted for records without an explicit partition
+    /// (and, while sticky partitioning is on, only for keyed records).
+    pub fn set_custom_partitioner(&mut self, partitioner: Box<dyn CustomPartitioner>) {
+        self.custom_partitioner = Some(partitioner);
+    }
+
+    /// The configuration the engine runs with.
+    pub fn config(&self) -> &ProducerConfig {
+        &self.cfg
+    }
+
+    // ---- commands ----
+
+    /// Queues a record. Never blocks: copies key, value and headers into the partition's open
+    /// batch (or the topic's pending buffer while its metadata is unknown). On error the
+    /// opaque comes back in the [`SendError`].
+    pub fn send(
+        &mut self,
+        now: Instant,
+        record: Record<'_>,
+        opaque: O,
+    ) -> Result<(), SendError<O>> {
+        if self.closing {
+            return Err(SendError {
+                code: ErrorCode::State,
+                opaque,
+            });
+        }
+        if self.idem_fatal_code().is_some() {
+            return Err(SendError {
+                code: ErrorCode::Fatal,
+                opaque,
+            });
+        }
+        let accounted = payload_size(record.key, record.value, record.headers);
+        let max_size = self.cfg.message_max_bytes.min(MAX_MESSAGE_MAX_BYTES);
+        if MESSAGE_OVERHEAD + accounted > max_size {
+            return Err(SendError {
+                code: ErrorCode::MessageSizeTooLarge,
+                opaque,
+            });
+        }
+        let max_msgs = self.cfg.queue_buffering_max_messages;
+        let max_bytes = self.cfg.queue_buffering_max_kbytes.saturating_mul(1024);
+        if (max_msgs > 0 && self.msg_cnt >= max_msgs) || self.msg_bytes + accounted > max_bytes {
+            return Err(SendError {
+                code: ErrorCode::QueueFull,
+                opaque,
+            });
+        }
+        if record.partition.is_some_and(|p| p < 0) {
+            return Err(SendError {
+                code: ErrorCode::UnknownPartition,
+                opaque,
+            });
+        }
+        let tid = self.intern_topic(now, record.topic);
+        let topic = &self.topics[tid.0 as usize];
+        match topic.state {
+            TopicState::NotExists => {
+                return Err(SendError {
+                    code: ErrorCode::UnknownTopic,
+                    opaque,
+                });
+            }
+            TopicState::Error(code) => return Err(SendError { code, opaque }),
+            TopicState::Unknown => {
+                self.push_pending(now, tid, &record, opaque, accounted);
+            }
+            TopicState::Exists => {
+                let cnt = topic.partitions.len() as u32;
+                let partition = match record.partition {
+                    Some(p) if p as u32 >= cnt => None,
+                    Some(p) => Some(p as u32),
+                    None => self.choose_partition(now, tid, record.key),
+                };
+                let Some(partition) = partition else {
+                    return Err(SendError {
+                        code: ErrorCode::UnknownPartition,
+                        opaque,
+                    });
+                };
+                let key = PartKey {
+                    topic: tid,
+                    partition,
+                };
+                self.append_record(
+                    now,
+                    now,
+                    key,
+                    record.timestamp_ms,
+                    record.key,
+                    record.value,
+                    record.headers,
+                    opaque,
+                    accounted,
+                );
+            }
+        }
+        self.msg_cnt += 1;
+        self.msg_bytes += accounted;
+        if !self.send_queue.is_empty() || self.metadata.kick {
+            self.drive(now);
+        }
+        Ok(())
+    }
+
+    /// Makes every queued batch ready now, ignoring `linger.ms` (also for records sent
+    /// meanwhile) until [`Engine::in_flight_count`] drops to zero.
+    pub fn flush(&mut self, now: Instant) {
+        self.flushing = self.msg_cnt > 0;
+        for b in 0..self.brokers.len() {
+            if !self.brokers[b].active.is_empty() {
+                self.broker_wants_send(b);
+            }
+        }
+        self.drive(now);
+    }
+
+    /// Ends a [`Engine::flush`] early (the caller's flush timed out): linger applies again.
+    pub fn cancel_flush(&mut self) {
+        self.flushing = false;
+    }
+
+    /// Fails queued and/or in-flight records at once with `PurgeQueue` / `PurgeInflight`
+    /// reports. Responses that later arrive for purged requests are ignored.
+    pub fn purge(&mut self, now: Instant, what: Purge) {
+        if what.queue {
+            self.purge_queue(now);
+        }
+        if what.inflight {
+            self.purge_inflight(now);
+        }
+        self.drive(now);
+    }
+
+    /// Stops accepting records, flushes what is queued, and closes every connection once
+    /// nothing is queued or in flight. Reports still wait in [`Engine::poll_event`].
+    pub fn close(&mut self, now: Instant) {
+        self.closing = true;
+        self.flush(now);
+    }
+
+    /// Whether [`Engine::close`] has finished: nothing queued or in flight, connections closed.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Records queued or in flight plus records whose reports have not been polled yet
+    /// (librdkafka's `rd_kafka_outq_len` for messages).
+    pub fn in_flight_count(&self) -> usize {
+        self.msg_cnt
+    }
+
+    // ---- inputs ----
+
+    /// The driver's connection `conn` is established.
+    pub fn handle_connected(&mut self, now: Instant, conn: ConnId) {
+        self.on_connected(now, conn);
+        self.drive(now);
+    }
+
+    /// The connection `conn` failed to open or was lost.
+    pub fn handle_disconnected(&mut self, now: Instant, conn: ConnId) {
+        self.on_disconnected(now, conn, ErrorCode::BrokerTransportFailure, "Disconnected");
+        self.drive(now);
+    }
+
+    /// One whole response frame read from `conn`, WITHOUT its 4-byte size prefix.
+    pub fn handle_response(&mut self, now: Instant, conn: ConnId, frame: Bytes) {
+        self.on_response(now, conn, frame);
+        self.drive(now);
+    }
+
+    /// Timers due at or before `now` fire.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.on_timeout(now);
+        self.drive(now);
+    }
+
+    // ---- outputs ----
+
+    /// The next frame to write, in order per connection.
+    #[must_use]
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
+        let o = self.out.pop_front()?;
+        Some(self.on_transmit_polled(now, o))
+    }
+
+    /// The next connection to open or close.
+    #[must_use]
+    pub fn poll_conn_command(&mut self) -> Option<ConnCommand> {
+        self.conn_cmds.pop_front()
+    }
+
+    /// The next instant at which [`Engine::handle_timeout`] must be called.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [self.timers.next(), self.metadata.next_due, self.stats_due]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// The next event for the application.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event<O>> {
+        let ev = self.events.pop_front()?;
+        if let Event::Delivery(r) = &ev {
+            self.release_records(r.len(), r.accounted_bytes);
+        }
+        Some(ev)
+    }
+
+    /// A snapshot of the statistics counters (O(brokers + partitions)).
+    pub fn stats(&self, now: Instant) -> StatsSnapshot {
+        self.snapshot(now)
+    }
+
+    // ---- internals shared by the submodules ----
+
+    /// Records leave the queue-limit accounting (their report was handed out or dropped).
+    fn release_records(&mut self, n: usize, bytes: usize) {
+        // Every accepted record leaves exactly once; saturate rather than wrap if that
+        // invariant were ever broken.
+        debug_assert!(self.msg_cnt >= n && self.msg_bytes >= bytes);
+        self.msg_cnt = self.msg_cnt.saturating_sub(n);
+        self.msg_bytes = self.msg_bytes.saturating_sub(bytes);
+        if self.msg_cnt == 0 {
+            // librdkafka ignores linger while `rd_kafka_flush` waits; the wait ends when the
+            // queue is empty.
+            self.flushing = false;
+        }
+    }
+
+    fn intern_topic(&mut self, now: Instant, name: &str) -> TopicId {
+        // Producers usually send to one topic at a time: skip the hash for a repeat.
+        if let Some(id) = self.last_topic {
+            if *self.topics[id.0 as usize].name == *name {
+                return id;
+            }
+        }
+        if let Some(&id) = self.topic_ids.get(name) {
+            self.last_topic = Some(id);
+            return id;
+        }
+        let id = TopicId(self.topics.len() as u32);
+        self.topics.push(Topic::new(name, now));
+        self.topic_ids.insert(name.into(), id);
+        self.last_topic = Some(id);
+        self.metadata.wanted = true;
+        self.send_queue_kick();
+        id
+    }
+
+    /// Ensures `drive` runs after this command even when no broker wants to send.
+    fn send_queue_kick(&mut self) {
+        self.metadata.kick = true;
+    }
+
+    fn broker_wants_send(&mut self, b: usize) {
+        let broker = &mut self.brokers[b];
+        broker.wants_send = true;
+        if !broker.in_send_queue {
+            broker.in_send_queue = true;
+            self.send_queue.push_back(b);
+        }
+    }
+
+    /// Does whatever the current state allows: metadata requests, connections, produce
+    /// requests, and the close sequence.
+    fn drive(&mut self, now: Instant) {
+        self.metadata.kick = false;
+        self.service_metadata(now);
+        self.service_idempotence(now);
+        let mut rounds = self.send_queue.len();
+        while rounds > 0 {
+            rounds -= 1;
+            let Some(b) = self.send_queue.pop_front() else {
+                break;
+            };
+            self.brokers[b].in_send_queue = false;
+            if self.brokers[b].wants_send {
+                self.serve_broker(now, b);
+            }
+        }
+        if self.closing && !self.closed {
+            self.maybe_finish_close();
+        }
+    }
+
+    fn maybe_finish_close(&mut self) {
+        let busy = self.topics.iter().any(|t| {
+            !t.pending_is_empty()
+                || t.partitions
+                    .iter()
+                    .any(|p| !p.q.is_empty() || p.q.in_flight > 0)
+        }) || !self.out.is_empty();
+        if busy {
+            return;
+        }
+        self.closed = true;
+        self.metadata.next_due = None;
+        self.stats_due = None;
+        // Nothing is left that a timer could act on; drop the moot entries too.
+        self.timers = TimerHeap::default();
+        for b in 0..self.brokers.len() {
+            self.close_conn(b);
+        }
+    }
+}
