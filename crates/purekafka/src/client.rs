@@ -10,6 +10,9 @@ use crate::config::RDKafkaLogLevel;
 use crate::error::KafkaError;
 use crate::statistics::Statistics;
 
+// Defined with the producers (purekafka's only client type).
+pub use crate::producer::Client;
+
 /// Callbacks a client calls with its logs, statistics and global errors.
 ///
 /// Every method has a default, so `impl ClientContext for MyContext {}` is enough; override

@@ -4,13 +4,18 @@
 //! (`rdkafka = { package = "purekafka", ... }`) and the same code compiles and behaves the
 //! same, without librdkafka, OpenSSL or cmake.
 //!
-//! **Status: the producers are not implemented yet.** What exists so far are rdkafka's value
-//! types: [`ClientConfig`] and the [`config`] traits, the [`ClientContext`] callbacks,
-//! messages and headers ([`message`]), errors ([`error`]), [`Statistics`] and the
-//! [`util`] helpers (`Timeout`, `AsyncRuntime`, `IntoOpaque`). `producer`,
-//! `TopicPartitionList`, `Offset` and `Client` come with the producer work; nothing in this
-//! crate can talk to a broker yet, and [`ClientConfig::create`] has no producer type to
-//! create.
+//! What works: [`producer::BaseProducer`], [`producer::ThreadedProducer`] and
+//! [`producer::FutureProducer`] with rdkafka's records, contexts, custom partitioners,
+//! `flush`, `purge`, `in_flight_count`, drop semantics and statistics; [`ClientConfig`] with
+//! every librdkafka producer property (unsupported ones, such as TLS and SASL, are refused
+//! with a `ClientConfig` error naming the property). Each producer owns one background thread
+//! running a tokio current-thread runtime that drives the sans-IO engine
+//! ([`purekafka_core::Engine`]); delivery callbacks run on the thread that calls `poll` or
+//! `flush`, as with librdkafka.
+//!
+//! Not yet: transactions (the `Producer` transaction methods return
+//! `KafkaError::Transaction` with `NotImplemented`), `TopicPartitionList`, `Offset`,
+//! `Client::fetch_watermarks`.
 //!
 //! Known deviations from rdkafka (all because purekafka has no C library and no `unsafe`):
 //! [`Message::payload_mut`] is a safe method; [`IntoOpaque`] is a marker trait without
@@ -58,8 +63,11 @@ pub use purekafka_protocol as protocol;
 
 pub mod client;
 pub mod config;
+mod driver;
 pub mod error;
 pub mod message;
+pub mod metadata;
+pub mod producer;
 pub mod statistics;
 pub mod util;
 

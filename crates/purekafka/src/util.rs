@@ -48,7 +48,6 @@ impl Deadline {
     }
 
     /// Whether the deadline has passed.
-    #[allow(dead_code)] // used once the producers land
     pub(crate) fn elapsed(&self) -> bool {
         self.remaining().is_zero()
     }

@@ -1,0 +1,480 @@
+//! The tokio driver of the sans-IO [`Engine`]: one background thread per producer running a
+//! current-thread runtime, TCP connections, the engine's timer, and the event queue that
+//! `poll`/`flush` serve.
+//!
+//! The engine lives in [`Shared`] behind a mutex. Whoever touches it (a `send` on the user's
+//! thread, a connection task, the timer task) calls [`Shared::service`] before unlocking,
+//! which routes the engine's outputs: connection commands spawn or stop connection tasks,
+//! frames go straight to their connection's writer channel, events go to the event queue,
+//! and the driver's timer task is woken only when the engine's next deadline moved earlier
+//! than the one it sleeps on. A `send` that just appends to a batch therefore costs no
+//! wakeup at all, and an idle producer has no periodic work.
+
+mod conn;
+mod stats;
+
+pub(crate) use self::stats::StatsMeta;
+
+use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bytes::Bytes;
+use purekafka_core::config::{BrokerAddress, BrokerAddressFamily};
+use purekafka_core::{ConnCommand, ConnId, Engine, Event, Instant, ProducerConfig};
+use tokio::sync::{Notify, mpsc};
+
+use crate::config::RDKafkaLogLevel;
+use tokio::task::AbortHandle;
+
+/// Called on the driver thread with every event, when the producer resolves its reports
+/// there (the `FutureProducer`) instead of queueing them for `poll`.
+pub(crate) type InlineDispatch<O> = Box<dyn Fn(Event<O>) + Send + Sync>;
+
+/// Receives the driver's log lines (`ClientContext::log`): level, facility, message.
+pub(crate) type Logger = Box<dyn Fn(RDKafkaLogLevel, &str, &str) + Send + Sync>;
+
+/// No deadline armed.
+const NO_DEADLINE: u64 = u64::MAX;
+
+/// Why the driver could not start.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DriverError {
+    /// The tokio runtime or the driver thread could not be created.
+    #[error("could not start the producer's driver thread: {0}")]
+    Spawn(#[from] std::io::Error),
+}
+
+/// Socket options the driver applies (the engine leaves them to the driver).
+#[derive(Clone, Debug)]
+pub(crate) struct SocketOptions {
+    pub(crate) connect_timeout: Duration,
+    pub(crate) nodelay: bool,
+    pub(crate) keepalive: bool,
+    /// SO_SNDBUF / SO_RCVBUF; 0 keeps the system default.
+    pub(crate) send_buffer: u32,
+    pub(crate) receive_buffer: u32,
+    pub(crate) family: BrokerAddressFamily,
+    pub(crate) max_frame_size: usize,
+}
+
+impl SocketOptions {
+    fn from_config(cfg: &ProducerConfig) -> Self {
+        Self {
+            connect_timeout: cfg.socket_connection_setup_timeout,
+            nodelay: cfg.socket_nagle_disable,
+            keepalive: cfg.socket_keepalive_enable,
+            send_buffer: cfg.socket_send_buffer_bytes,
+            receive_buffer: cfg.socket_receive_buffer_bytes,
+            family: cfg.broker_address_family,
+            // A response may carry up to receive.message.max.bytes; anything larger is a
+            // broken or hostile peer.
+            max_frame_size: cfg.receive_message_max_bytes.max(64 * 1024),
+        }
+    }
+}
+
+/// One connection the driver runs for the engine.
+struct ConnEntry {
+    writer: mpsc::UnboundedSender<Bytes>,
+    /// Set once the driver thread spawned the connection's task.
+    task: Option<AbortHandle>,
+}
+
+/// A connection for the driver thread to start (spawning needs the driver's `'static` types,
+/// so the lock holder hands the work over instead of spawning itself).
+struct SpawnConn {
+    conn: ConnId,
+    address: BrokerAddress,
+    rx: mpsc::UnboundedReceiver<Bytes>,
+}
+
+/// Everything behind the engine lock.
+pub(crate) struct State<O> {
+    /// The sans-IO producer.
+    pub(crate) engine: Engine<O>,
+    /// Events taken from the engine and not yet handed to the application.
+    events: VecDeque<Event<O>>,
+    /// Records in the delivery reports of `events` or being dispatched right now (they still
+    /// count as in flight, like librdkafka's unserved reports).
+    unserved_records: usize,
+    conns: HashMap<ConnId, ConnEntry>,
+    /// Threads inside `flush` (the engine ignores linger while any waits).
+    pub(crate) flushers: usize,
+}
+
+impl<O> State<O> {
+    /// Whether no event waits to be served.
+    pub(crate) fn events_is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// librdkafka's `rd_kafka_outq_len`: records queued, in flight, or with an unserved report.
+    pub(crate) fn in_flight_count(&self) -> usize {
+        self.engine.in_flight_count() + self.unserved_records
+    }
+}
+
+/// The state a producer and its driver thread share.
+pub(crate) struct Shared<O> {
+    state: Mutex<State<O>>,
+    /// Signalled when events arrive or the in-flight count drops (for `poll`/`flush`).
+    events_cv: Condvar,
+    /// Threads blocked on `events_cv` (to skip the futex wake when nobody waits).
+    cv_waiters: AtomicUsize,
+    /// Wakes the driver's timer task: its deadline moved earlier, inline events wait, or stop.
+    wake: Notify,
+    /// The engine instant (ns) the timer task sleeps until.
+    armed: AtomicU64,
+    /// Woken when reports were dispatched inline, so queue space may have been freed.
+    space_freed: Notify,
+    space_waiters: AtomicUsize,
+    stop: AtomicBool,
+    /// Whether events are dispatched on the driver thread (else queued for `poll`).
+    inline: bool,
+    origin: std::time::Instant,
+    spawn: mpsc::UnboundedSender<SpawnConn>,
+    logger: Option<Logger>,
+    /// The most verbose level passed to `logger` (syslog numbering, like `log_level`).
+    log_level: i32,
+}
+
+impl<O> Shared<O> {
+    /// Locks the engine (a panic in a user callback never runs under this lock, but a
+    /// poisoned lock is still usable: the engine has no invariant a panic elsewhere breaks).
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State<O>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Hands a log line to the application's context when its level is enabled; also
+    /// emitted as a `tracing` event.
+    pub(crate) fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        tracing::debug!(target: "purekafka::driver", "{fac}: {message}");
+        if (level as i32) <= self.log_level {
+            if let Some(logger) = &self.logger {
+                logger(level, fac, message);
+            }
+        }
+    }
+
+    /// Now, on the engine's clock.
+    pub(crate) fn now(&self) -> Instant {
+        Instant::from_nanos(u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    fn to_std(&self, t: Instant) -> std::time::Instant {
+        self.origin + Duration::from_nanos(t.as_nanos())
+    }
+
+    /// Routes the engine's outputs; call after every engine command or input, lock held.
+    pub(crate) fn service(&self, st: &mut State<O>) {
+        while let Some(cmd) = st.engine.poll_conn_command() {
+            match cmd {
+                ConnCommand::Connect { conn, address } => {
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    st.conns.insert(
+                        conn,
+                        ConnEntry {
+                            writer: tx,
+                            task: None,
+                        },
+                    );
+                    // Fails only once the driver stopped; nothing connects any more then.
+                    let _ = self.spawn.send(SpawnConn { conn, address, rx });
+                }
+                ConnCommand::Close { conn } => {
+                    if let Some(entry) = st.conns.remove(&conn) {
+                        tracing::debug!(conn = conn.0, "closing connection");
+                        if let Some(task) = entry.task {
+                            task.abort();
+                        }
+                    }
+                }
+            }
+        }
+        let now = self.now();
+        while let Some(t) = st.engine.poll_transmit(now) {
+            match st.conns.get(&t.conn) {
+                Some(entry) => {
+                    // A send error means the connection task already ended; it reports the
+                    // disconnect itself.
+                    let _ = entry.writer.send(t.bytes);
+                }
+                None => tracing::warn!(conn = t.conn.0, "frame for an unknown connection dropped"),
+            }
+        }
+        let mut new_events = false;
+        while let Some(ev) = st.engine.poll_event() {
+            if let Event::Delivery(r) = &ev {
+                st.unserved_records += r.len();
+            }
+            st.events.push_back(ev);
+            new_events = true;
+        }
+        if new_events {
+            if self.inline {
+                self.wake.notify_one();
+            } else {
+                self.notify_waiters();
+            }
+        }
+        let next = st
+            .engine
+            .poll_timeout()
+            .map_or(NO_DEADLINE, Instant::as_nanos);
+        if next < self.armed.load(Ordering::Acquire) {
+            self.armed.store(next, Ordering::Release);
+            self.wake.notify_one();
+        }
+    }
+
+    /// Wakes threads blocked in `poll`/`flush`.
+    pub(crate) fn notify_waiters(&self) {
+        if self.cv_waiters.load(Ordering::Acquire) > 0 {
+            self.events_cv.notify_all();
+        }
+    }
+
+    /// Wakes every thread blocked in `poll`/`flush`, waiting or not.
+    pub(crate) fn notify_all_pollers(&self) {
+        self.events_cv.notify_all();
+    }
+
+    /// Blocks until notified or `timeout` passed; returns the guard.
+    pub(crate) fn wait<'a>(
+        &self,
+        guard: MutexGuard<'a, State<O>>,
+        timeout: Option<Duration>,
+    ) -> MutexGuard<'a, State<O>> {
+        self.cv_waiters.fetch_add(1, Ordering::AcqRel);
+        let guard = match timeout {
+            Some(t) => {
+                self.events_cv
+                    .wait_timeout(guard, t)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0
+            }
+            None => self
+                .events_cv
+                .wait(guard)
+                .unwrap_or_else(PoisonError::into_inner),
+        };
+        self.cv_waiters.fetch_sub(1, Ordering::AcqRel);
+        guard
+    }
+
+    /// Takes every queued event (their records stay counted until [`Shared::served`]).
+    pub(crate) fn take_events(st: &mut State<O>) -> VecDeque<Event<O>> {
+        std::mem::take(&mut st.events)
+    }
+
+    /// `records` reports taken with [`Shared::take_events`] have been handed out.
+    pub(crate) fn served(&self, records: usize) {
+        if records == 0 {
+            return;
+        }
+        let mut st = self.lock();
+        st.unserved_records = st.unserved_records.saturating_sub(records);
+        drop(st);
+        self.notify_waiters();
+        if self.space_waiters.load(Ordering::Acquire) > 0 {
+            self.space_freed.notify_waiters();
+        }
+    }
+
+    /// Whether the producer is shutting down.
+    pub(crate) fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+
+    /// A future completing when queue space may have been freed (see `space_waiters`).
+    pub(crate) fn space_freed(&self) -> &Notify {
+        &self.space_freed
+    }
+
+    /// Count of tasks waiting on [`Shared::space_freed`].
+    pub(crate) fn space_waiters(&self) -> &AtomicUsize {
+        &self.space_waiters
+    }
+}
+
+/// The producer's handle on its driver thread: stops and joins it on drop.
+pub(crate) struct Driver<O> {
+    shared: Arc<Shared<O>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl<O: Send + 'static> Driver<O> {
+    /// Starts an engine for `config` and its driver thread.
+    pub(crate) fn start(
+        config: ProducerConfig,
+        customize: impl FnOnce(&mut Engine<O>),
+        inline: Option<InlineDispatch<O>>,
+        logger: Option<Logger>,
+        log_level: RDKafkaLogLevel,
+    ) -> Result<Self, DriverError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            // Only DNS lookups run on the runtime's blocking threads.
+            .thread_name("purekafka-dns")
+            .build()?;
+        let origin = std::time::Instant::now();
+        let seed = RandomState::new().hash_one(origin);
+        let socket = SocketOptions::from_config(&config);
+        let config_log_level = config.log_level;
+        let (spawn, spawn_rx) = mpsc::unbounded_channel();
+        let mut engine = Engine::new(config, seed, Instant::ZERO);
+        customize(&mut engine);
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                engine,
+                events: VecDeque::new(),
+                unserved_records: 0,
+                conns: HashMap::new(),
+                flushers: 0,
+            }),
+            events_cv: Condvar::new(),
+            cv_waiters: AtomicUsize::new(0),
+            wake: Notify::new(),
+            armed: AtomicU64::new(NO_DEADLINE),
+            space_freed: Notify::new(),
+            space_waiters: AtomicUsize::new(0),
+            stop: AtomicBool::new(false),
+            inline: inline.is_some(),
+            origin,
+            spawn,
+            logger,
+            // The stricter of the client's log level and the `log_level` property.
+            log_level: (log_level as i32).min(config_log_level),
+        });
+        {
+            let mut st = shared.lock();
+            shared.service(&mut st);
+        }
+        let for_thread = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("purekafka-driver".to_owned())
+            .spawn(move || {
+                runtime.block_on(timer_loop(
+                    Arc::clone(&for_thread),
+                    inline,
+                    spawn_rx,
+                    socket,
+                ));
+                // Dropping the runtime here cancels the connection tasks on this thread.
+                drop(runtime);
+                tracing::debug!("producer driver stopped");
+            })?;
+        Ok(Self {
+            shared,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl<O> Driver<O> {
+    /// The state shared with the driver thread.
+    pub(crate) fn shared(&self) -> &Arc<Shared<O>> {
+        &self.shared
+    }
+
+    /// Stops the driver thread and waits for it (idempotent).
+    pub(crate) fn stop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        self.shared.wake.notify_one();
+        self.shared.events_cv.notify_all();
+        if let Some(t) = self.thread.take() {
+            if t.thread().id() == std::thread::current().id() {
+                // Dropped from a callback on the driver thread itself: it exits on its own.
+                return;
+            }
+            if t.join().is_err() {
+                tracing::error!("the producer driver thread panicked");
+            }
+        }
+    }
+}
+
+impl<O> Drop for Driver<O> {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The driver's own task: fires the engine's timer and dispatches inline events.
+async fn timer_loop<O: Send + 'static>(
+    shared: Arc<Shared<O>>,
+    inline: Option<InlineDispatch<O>>,
+    mut spawn_rx: mpsc::UnboundedReceiver<SpawnConn>,
+    socket: SocketOptions,
+) {
+    loop {
+        if shared.stopping() {
+            break;
+        }
+        if let Some(dispatch) = &inline {
+            dispatch_inline(&shared, dispatch);
+        }
+        let armed = shared.armed.load(Ordering::Acquire);
+        let sleep = async {
+            if armed == NO_DEADLINE {
+                std::future::pending::<()>().await;
+            } else {
+                let at = shared.to_std(Instant::from_nanos(armed));
+                tokio::time::sleep_until(at.into()).await;
+            }
+        };
+        tokio::select! {
+            () = shared.wake.notified() => {}
+            Some(req) = spawn_rx.recv() => {
+                let mut st = shared.lock();
+                // The engine may have closed the connection before it was even started.
+                if let Some(entry) = st.conns.get_mut(&req.conn) {
+                    let task = tokio::spawn(conn::run(
+                        Arc::clone(&shared),
+                        req.conn,
+                        req.address,
+                        req.rx,
+                        socket.clone(),
+                    ));
+                    entry.task = Some(task.abort_handle());
+                }
+            }
+            () = sleep => {
+                let mut st = shared.lock();
+                let now = shared.now();
+                st.engine.handle_timeout(now);
+                // Re-arm from scratch: the deadline may have moved later.
+                let mut next = st.engine.poll_timeout().map_or(NO_DEADLINE, Instant::as_nanos);
+                if next <= now.as_nanos() {
+                    // A deadline that does not advance must not spin the thread.
+                    next = now.as_nanos() + 1_000_000;
+                }
+                shared.armed.store(next, Ordering::Release);
+                shared.service(&mut st);
+            }
+        }
+    }
+    if let Some(dispatch) = &inline {
+        dispatch_inline(&shared, dispatch);
+    }
+}
+
+fn dispatch_inline<O>(shared: &Shared<O>, dispatch: &InlineDispatch<O>) {
+    let events = {
+        let mut st = shared.lock();
+        Shared::take_events(&mut st)
+    };
+    let mut records = 0;
+    for ev in events {
+        if let Event::Delivery(r) = &ev {
+            records += r.len();
+        }
+        dispatch(ev);
+    }
+    shared.served(records);
+}

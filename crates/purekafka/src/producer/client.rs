@@ -1,0 +1,61 @@
+//! rdkafka's `Client`: what a producer shares with every client type (its context). It is
+//! re-exported as `crate::client::Client`.
+
+use std::sync::Arc;
+
+use crate::client::{ClientContext, DefaultClientContext};
+use purekafka_core::config::BrokerAddress;
+
+use crate::error::{KafkaResult, RDKafkaErrorCode};
+use crate::metadata::Metadata;
+use crate::util::{Deadline, Timeout};
+
+/// The client behind a producer, as [`Producer::client`](crate::producer::Producer::client)
+/// returns it.
+///
+/// rdkafka's `fetch_watermarks`, `fetch_cluster_id`, `fetch_group_list` and `native_ptr` are
+/// not implemented.
+pub struct Client<C: ClientContext = DefaultClientContext> {
+    context: Arc<C>,
+    bootstrap: Vec<BrokerAddress>,
+    client_id: String,
+}
+
+impl<C: ClientContext> Client<C> {
+    pub(crate) fn new(context: Arc<C>, bootstrap: Vec<BrokerAddress>, client_id: String) -> Self {
+        Self {
+            context,
+            bootstrap,
+            client_id,
+        }
+    }
+
+    /// Asks the cluster for the metadata of `topic` (or of every topic when `None`), from the
+    /// first bootstrap server that answers. Blocks up to `timeout`; fails with
+    /// `KafkaError::MetadataFetch` (`OperationTimedOut`, or the transport error).
+    pub fn fetch_metadata<T: Into<Timeout>>(
+        &self,
+        topic: Option<&str>,
+        timeout: T,
+    ) -> KafkaResult<Metadata> {
+        let deadline: Deadline = timeout.into().into();
+        crate::metadata::fetch(&self.bootstrap, &self.client_id, topic, deadline)
+    }
+
+    /// The client's context.
+    pub fn context(&self) -> &Arc<C> {
+        &self.context
+    }
+
+    /// The fatal error that stopped the client, if any. purekafka raises no fatal errors
+    /// (they come with idempotence and transactions), so this is always `None`.
+    pub fn fatal_error(&self) -> Option<(RDKafkaErrorCode, String)> {
+        None
+    }
+}
+
+impl<C: ClientContext> std::fmt::Debug for Client<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,847 @@
+//! The future-based producer: [`FutureProducer::send`] resolves to the delivery result.
+//!
+//! Unlike rdkafka, no polling thread and no per-record channel allocation: each record's
+//! opaque is an index into a table of completion slots, which the producer's driver thread
+//! fills as the delivery reports come in, waking the future directly.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::{Pin, pin};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+pub use futures_channel::oneshot::Canceled;
+
+use crate::client::{Client, ClientContext, DefaultClientContext, OAuthToken};
+use crate::config::{ClientConfig, FromClientConfig, FromClientConfigAndContext, RDKafkaLogLevel};
+use crate::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use purekafka_core::Event;
+use purekafka_core::engine::TimestampType;
+
+use crate::driver::{InlineDispatch, StatsMeta};
+use crate::message::{Header, Message, OwnedHeaders, OwnedMessage, Timestamp, ToBytes};
+use crate::producer::base_producer::OFFSET_INVALID;
+use crate::producer::{
+    BaseProducer, BaseRecord, DeliveryResult, NoCustomPartitioner, Partitioner, Producer,
+    ProducerContext, PurgeConfig,
+};
+use crate::statistics::Statistics;
+use crate::util::{AsyncRuntime, DefaultRuntime, IntoOpaque, Timeout};
+
+/// A record for [`FutureProducer`]. Key and payload are borrowed and copied during `send`.
+#[derive(Debug)]
+pub struct FutureRecord<'a, K: ToBytes + ?Sized, P: ToBytes + ?Sized> {
+    /// Topic name.
+    pub topic: &'a str,
+    /// Explicit partition; `None` lets the partitioner choose.
+    pub partition: Option<i32>,
+    /// Payload (value); `None` is a null value.
+    pub payload: Option<&'a P>,
+    /// Key; `None` is a null key.
+    pub key: Option<&'a K>,
+    /// CreateTime in ms since the epoch; `None` is the time of `send`.
+    pub timestamp: Option<i64>,
+    /// Headers.
+    pub headers: Option<OwnedHeaders>,
+}
+
+impl<'a, K: ToBytes + ?Sized, P: ToBytes + ?Sized> FutureRecord<'a, K, P> {
+    /// A record for `topic`.
+    pub fn to(topic: &'a str) -> Self {
+        Self {
+            topic,
+            partition: None,
+            payload: None,
+            key: None,
+            timestamp: None,
+            headers: None,
+        }
+    }
+
+    fn from_base_record<D: IntoOpaque>(base: BaseRecord<'a, K, P, D>) -> Self {
+        Self {
+            topic: base.topic,
+            partition: base.partition,
+            key: base.key,
+            payload: base.payload,
+            timestamp: base.timestamp,
+            headers: base.headers,
+        }
+    }
+
+    /// Sets the partition.
+    #[must_use]
+    pub fn partition(mut self, partition: i32) -> Self {
+        self.partition = Some(partition);
+        self
+    }
+
+    /// Sets the payload.
+    #[must_use]
+    pub fn payload(mut self, payload: &'a P) -> Self {
+        self.payload = Some(payload);
+        self
+    }
+
+    /// Sets the key.
+    #[must_use]
+    pub fn key(mut self, key: &'a K) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// Sets the timestamp (ms since the epoch).
+    #[must_use]
+    pub fn timestamp(mut self, timestamp: i64) -> Self {
+        self.timestamp = Some(timestamp);
+        self
+    }
+
+    /// Sets the headers.
+    #[must_use]
+    pub fn headers(mut self, headers: OwnedHeaders) -> Self {
+        self.headers = Some(headers);
+        self
+    }
+
+    fn into_base_record<D: IntoOpaque>(self, delivery_opaque: D) -> BaseRecord<'a, K, P, D> {
+        BaseRecord {
+            topic: self.topic,
+            partition: self.partition,
+            key: self.key,
+            payload: self.payload,
+            timestamp: self.timestamp,
+            headers: self.headers,
+            delivery_opaque,
+        }
+    }
+}
+
+/// Where a successfully produced record landed.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// Partition.
+    pub partition: i32,
+    /// Offset (-1001 when unknown, e.g. with `acks=0`).
+    pub offset: i64,
+    /// The record's timestamp (CreateTime, or the broker's LogAppendTime).
+    pub timestamp: Timestamp,
+}
+
+/// The outcome of [`FutureProducer::send`]: the delivery, or the error and the record.
+pub type OwnedDeliveryResult = Result<Delivery, (KafkaError, OwnedMessage)>;
+
+// ---------------------------------------------------------------------------------------
+// Completion slots
+// ---------------------------------------------------------------------------------------
+
+/// A finished delivery as a slot stores it: failures (rare, and large) are boxed so every
+/// slot stays small.
+type Stored = Result<Delivery, Box<(KafkaError, OwnedMessage)>>;
+
+enum Slot {
+    Free,
+    Pending(Option<Waker>),
+    Done(Stored),
+    /// The future was dropped before its report; the report frees the slot.
+    Abandoned,
+}
+
+#[derive(Default)]
+struct SlotsInner {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    /// The producer is gone: pending futures resolve to `Canceled`.
+    closed: bool,
+}
+
+/// Completion slots shared by the producer's context (which fills them) and the futures.
+#[derive(Default)]
+struct SlotTable {
+    inner: Mutex<SlotsInner>,
+}
+
+impl SlotTable {
+    fn lock(&self) -> MutexGuard<'_, SlotsInner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn alloc(&self) -> u32 {
+        let mut t = self.lock();
+        if let Some(i) = t.free.pop() {
+            t.slots[i as usize] = Slot::Pending(None);
+            return i;
+        }
+        // More than u32::MAX records in flight cannot fit the queue limits.
+        let i = u32::try_from(t.slots.len()).unwrap_or(u32::MAX);
+        t.slots.push(Slot::Pending(None));
+        i
+    }
+
+    fn free(t: &mut SlotsInner, i: u32) {
+        if let Some(s) = t.slots.get_mut(i as usize) {
+            *s = Slot::Free;
+            t.free.push(i);
+        }
+    }
+
+    /// The record never entered the producer.
+    fn release(&self, i: u32) {
+        Self::free(&mut self.lock(), i);
+    }
+
+    fn resolve(&self, i: u32, result: OwnedDeliveryResult) {
+        let waker = Self::fill(&mut self.lock(), i, result);
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// Stores slot `i`'s result; returns the waker to wake once the lock is released.
+    fn fill(t: &mut SlotsInner, i: u32, result: OwnedDeliveryResult) -> Option<Waker> {
+        match t.slots.get_mut(i as usize) {
+            Some(Slot::Pending(w)) => {
+                let w = w.take();
+                t.slots[i as usize] = Slot::Done(result.map_err(Box::new));
+                w
+            }
+            Some(Slot::Abandoned) => {
+                Self::free(t, i);
+                None
+            }
+            _ => None,
+        }
+    }
+
+    fn poll(&self, i: u32, cx: &mut Context<'_>) -> Poll<Result<OwnedDeliveryResult, Canceled>> {
+        let mut t = self.lock();
+        let closed = t.closed;
+        let Some(slot) = t.slots.get_mut(i as usize) else {
+            return Poll::Ready(Err(Canceled));
+        };
+        match slot {
+            Slot::Pending(_) if closed => {
+                Self::free(&mut t, i);
+                Poll::Ready(Err(Canceled))
+            }
+            Slot::Pending(w) => {
+                match w {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => *w = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+            Slot::Done(_) => {
+                let Slot::Done(r) = std::mem::replace(slot, Slot::Free) else {
+                    return Poll::Ready(Err(Canceled));
+                };
+                t.free.push(i);
+                Poll::Ready(Ok(r.map_err(|e| *e)))
+            }
+            Slot::Free | Slot::Abandoned => Poll::Ready(Err(Canceled)),
+        }
+    }
+
+    fn abandon(&self, i: u32) {
+        let mut t = self.lock();
+        match t.slots.get(i as usize) {
+            Some(Slot::Pending(_)) if !t.closed => t.slots[i as usize] = Slot::Abandoned,
+            Some(Slot::Pending(_) | Slot::Done(_)) => Self::free(&mut t, i),
+            _ => {}
+        }
+    }
+
+    fn close(&self) {
+        let wakers: Vec<Waker> = {
+            let mut t = self.lock();
+            t.closed = true;
+            t.slots
+                .iter_mut()
+                .filter_map(|s| match s {
+                    Slot::Pending(w) => w.take(),
+                    _ => None,
+                })
+                .collect()
+        };
+        for w in wakers {
+            w.wake();
+        }
+    }
+}
+
+/// The delivery opaque of a [`FutureProducer`]'s records: the completion slot of its future.
+#[derive(Debug)]
+pub struct DeliverySlot(u32);
+
+impl IntoOpaque for DeliverySlot {}
+
+/// The [`ProducerContext`] of a [`FutureProducer`]: forwards the [`ClientContext`]
+/// callbacks to the wrapped context and completes the delivery futures.
+pub struct FutureProducerContext<C: ClientContext + 'static> {
+    wrapped_context: C,
+    slots: Arc<SlotTable>,
+}
+
+impl<C: ClientContext + 'static> ClientContext for FutureProducerContext<C> {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = C::ENABLE_REFRESH_OAUTH_TOKEN;
+
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        self.wrapped_context.log(level, fac, log_message);
+    }
+
+    fn stats(&self, statistics: Statistics) {
+        self.wrapped_context.stats(statistics);
+    }
+
+    fn stats_raw(&self, statistics: &[u8]) {
+        self.wrapped_context.stats_raw(statistics);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.wrapped_context.error(error, reason);
+    }
+
+    fn generate_oauth_token(
+        &self,
+        oauthbearer_config: Option<&str>,
+    ) -> Result<OAuthToken, Box<dyn std::error::Error>> {
+        self.wrapped_context
+            .generate_oauth_token(oauthbearer_config)
+    }
+}
+
+impl<C, Part> ProducerContext<Part> for FutureProducerContext<C>
+where
+    C: ClientContext + 'static,
+    Part: Partitioner,
+{
+    type DeliveryOpaque = DeliverySlot;
+
+    fn delivery(&self, delivery_result: &DeliveryResult<'_>, slot: DeliverySlot) {
+        let result = match delivery_result {
+            Ok(message) => Ok(Delivery {
+                partition: message.partition(),
+                offset: message.offset(),
+                timestamp: message.timestamp(),
+            }),
+            Err((error, message)) => Err((error.clone(), message.detach())),
+        };
+        self.slots.resolve(slot.0, result);
+    }
+}
+
+impl<C: ClientContext + 'static> Drop for FutureProducerContext<C> {
+    fn drop(&mut self) {
+        // The producer is gone: futures still waiting will never get a report.
+        self.slots.close();
+    }
+}
+
+/// A record's delivery result, as [`FutureProducer::send_result`] returns it. Resolves to
+/// `Err(Canceled)` if the producer is dropped before the report.
+#[must_use = "Futures do nothing unless polled"]
+pub struct DeliveryFuture {
+    slots: Arc<SlotTable>,
+    index: u32,
+    finished: bool,
+}
+
+impl Future for DeliveryFuture {
+    type Output = Result<OwnedDeliveryResult, Canceled>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if self.finished {
+            return Poll::Ready(Err(Canceled));
+        }
+        let r = self.slots.poll(self.index, cx);
+        if r.is_ready() {
+            self.finished = true;
+        }
+        r
+    }
+}
+
+impl Drop for DeliveryFuture {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.slots.abandon(self.index);
+        }
+    }
+}
+
+impl std::fmt::Debug for DeliveryFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeliveryFuture")
+            .field("slot", &self.index)
+            .finish_non_exhaustive()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// FutureProducer
+// ---------------------------------------------------------------------------------------
+
+/// A producer whose `send` returns a future of the delivery result. Cheap to clone (clones
+/// share one producer). Works on any executor; `R` only provides the sleep used while the
+/// queue is full.
+///
+/// Delivery futures are completed by the producer's own background thread as reports
+/// arrive, so no polling is needed; the context's callbacks (`error`, `stats`, ...) run on
+/// that thread too and should return quickly.
+#[must_use = "Producer polling thread will stop immediately if unused"]
+pub struct FutureProducer<C = DefaultClientContext, R = DefaultRuntime, Part = NoCustomPartitioner>
+where
+    Part: Partitioner,
+    C: ClientContext + 'static,
+{
+    producer: Arc<BaseProducer<FutureProducerContext<C>, Part>>,
+    slots: Arc<SlotTable>,
+    _runtime: PhantomData<fn() -> R>,
+}
+
+impl<C, R> Clone for FutureProducer<C, R>
+where
+    C: ClientContext + 'static,
+{
+    fn clone(&self) -> Self {
+        Self {
+            producer: Arc::clone(&self.producer),
+            slots: Arc::clone(&self.slots),
+            _runtime: PhantomData,
+        }
+    }
+}
+
+impl<R: AsyncRuntime> FromClientConfig for FutureProducer<DefaultClientContext, R> {
+    fn from_config(config: &ClientConfig) -> KafkaResult<Self> {
+        Self::from_config_and_context(config, DefaultClientContext)
+    }
+}
+
+impl<C, R> FromClientConfigAndContext<C> for FutureProducer<C, R>
+where
+    C: ClientContext + 'static,
+    R: AsyncRuntime,
+{
+    fn from_config_and_context(config: &ClientConfig, context: C) -> KafkaResult<Self> {
+        let slots = Arc::new(SlotTable::default());
+        let context = FutureProducerContext {
+            wrapped_context: context,
+            slots: Arc::clone(&slots),
+        };
+        let context = Arc::new(context);
+        let dispatcher = |stats: &StatsMeta| {
+            let context = Arc::clone(&context);
+            let stats = stats.clone();
+            Some(Box::new(move |ev| dispatch_future(&context, &stats, ev))
+                as InlineDispatch<DeliverySlot>)
+        };
+        let producer = BaseProducer::create(config, Arc::clone(&context), dispatcher)?;
+        Ok(Self {
+            producer: Arc::new(producer),
+            slots,
+            _runtime: PhantomData,
+        })
+    }
+}
+
+/// Completes the futures of one event's records, on the driver thread: one slot-table lock
+/// per batch, no allocation for successful records.
+fn dispatch_future<C: ClientContext + 'static>(
+    context: &FutureProducerContext<C>,
+    stats: &StatsMeta,
+    event: Event<DeliverySlot>,
+) {
+    let mut report = match event {
+        Event::Delivery(report) => report,
+        Event::Error { code, reason } => {
+            context.error(KafkaError::Global(code), reason.trim());
+            return;
+        }
+        Event::Stats(snapshot) => {
+            context.stats_raw(&stats.json(&snapshot));
+            return;
+        }
+    };
+    let partition = report.partition();
+    let error = report.error();
+    let ts_type = report.timestamp_type();
+    let topic = error.map(|_| report.topic().to_owned());
+    let mut wakers = Vec::new();
+    {
+        let mut t = context.slots.lock();
+        for (view, slot) in report.drain() {
+            let timestamp = match ts_type {
+                TimestampType::CreateTime => Timestamp::CreateTime(view.timestamp()),
+                TimestampType::LogAppendTime => Timestamp::LogAppendTime(view.timestamp()),
+            };
+            let offset = if view.offset() < 0 {
+                OFFSET_INVALID
+            } else {
+                view.offset()
+            };
+            let result = match (error, &topic) {
+                (Some(code), Some(topic)) => {
+                    let headers = view.headers();
+                    let headers = (!headers.is_empty()).then(|| {
+                        headers.iter().fold(
+                            OwnedHeaders::new_with_capacity(headers.len()),
+                            |h, (k, v)| h.insert(Header { key: k, value: v }),
+                        )
+                    });
+                    Err((
+                        KafkaError::MessageProduction(code),
+                        OwnedMessage::new(
+                            view.value().map(<[u8]>::to_vec),
+                            view.key().map(<[u8]>::to_vec),
+                            topic.clone(),
+                            timestamp,
+                            partition,
+                            offset,
+                            headers,
+                        ),
+                    ))
+                }
+                _ => Ok(Delivery {
+                    partition,
+                    offset,
+                    timestamp,
+                }),
+            };
+            if let Some(w) = SlotTable::fill(&mut t, slot.0, result) {
+                wakers.push(w);
+            }
+        }
+    }
+    for w in wakers {
+        w.wake();
+    }
+}
+
+/// A slot whose record is not queued yet: released on drop unless disarmed.
+struct UnsentSlot<'a> {
+    slots: &'a SlotTable,
+    index: Option<u32>,
+}
+
+impl Drop for UnsentSlot<'_> {
+    fn drop(&mut self) {
+        if let Some(i) = self.index {
+            self.slots.release(i);
+        }
+    }
+}
+
+/// Counts a task waiting for queue space while alive.
+struct SpaceWaiter<'a>(&'a AtomicUsize);
+
+impl<'a> SpaceWaiter<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::AcqRel);
+        Self(count)
+    }
+}
+
+impl Drop for SpaceWaiter<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Completes when either future does.
+async fn either<A: Future<Output = ()>, B: Future<Output = ()>>(a: A, b: B) {
+    let mut a = pin!(a);
+    let mut b = pin!(b);
+    std::future::poll_fn(|cx| {
+        if a.as_mut().poll(cx).is_ready() || b.as_mut().poll(cx).is_ready() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+}
+
+fn owned_message<K, P, D>(record: BaseRecord<'_, K, P, D>) -> OwnedMessage
+where
+    K: ToBytes + ?Sized,
+    P: ToBytes + ?Sized,
+    D: IntoOpaque,
+{
+    OwnedMessage::new(
+        record.payload.map(|p| p.to_bytes().to_vec()),
+        record.key.map(|k| k.to_bytes().to_vec()),
+        record.topic.to_owned(),
+        record
+            .timestamp
+            .map_or(Timestamp::NotAvailable, Timestamp::CreateTime),
+        record.partition.unwrap_or(-1),
+        0,
+        record.headers,
+    )
+}
+
+impl<C, R, Part> FutureProducer<C, R, Part>
+where
+    C: ClientContext + 'static,
+    R: AsyncRuntime,
+    Part: Partitioner,
+{
+    /// Sends a record and waits for its delivery. While the queue is full it retries until
+    /// `queue_timeout` has passed (zero: a single attempt; `Timeout::Never`: forever), then
+    /// fails with `QueueFull`; once queued, only `message.timeout.ms` applies.
+    pub async fn send<K, P, T>(
+        &self,
+        record: FutureRecord<'_, K, P>,
+        queue_timeout: T,
+    ) -> OwnedDeliveryResult
+    where
+        K: ToBytes + ?Sized,
+        P: ToBytes + ?Sized,
+        T: Into<Timeout>,
+    {
+        let start = Instant::now();
+        let queue_timeout = queue_timeout.into();
+        let left = || match queue_timeout {
+            Timeout::Never => Some(Duration::from_millis(100)),
+            Timeout::After(t) => t.checked_sub(start.elapsed()).filter(|d| !d.is_zero()),
+        };
+        let topic = record.topic;
+        let index = self.slots.alloc();
+        // Frees the slot if this future is dropped before the record is queued.
+        let mut unsent = UnsentSlot {
+            slots: &self.slots,
+            index: Some(index),
+        };
+        let mut attempt = self
+            .producer
+            .send(record.into_base_record(DeliverySlot(index)));
+        loop {
+            match attempt {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), rec))
+                    if left().is_some() =>
+                {
+                    let shared = self.producer.shared_state();
+                    let _waiter = SpaceWaiter::new(shared.space_waiters());
+                    let mut notified = pin!(shared.space_freed().notified());
+                    notified.as_mut().enable();
+                    // Space may have been freed before we registered.
+                    attempt = self.producer.send(rec);
+                    if let Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), rec)) =
+                        attempt
+                    {
+                        let wait = left().unwrap_or_default().min(Duration::from_millis(100));
+                        either(notified, R::delay_for(wait)).await;
+                        attempt = self.producer.send(rec);
+                    }
+                }
+                Err((e, rec)) => return Err((e, owned_message(rec))),
+            }
+        }
+        unsent.index = None;
+        let future = DeliveryFuture {
+            slots: Arc::clone(&self.slots),
+            index,
+            finished: false,
+        };
+        match future.await {
+            Ok(r) => r,
+            // The producer is borrowed for the whole call, so it cannot be gone; answer
+            // like a client that was dropped anyway.
+            Err(Canceled) => Err((
+                KafkaError::Canceled,
+                OwnedMessage::new(
+                    None,
+                    None,
+                    topic.to_owned(),
+                    Timestamp::NotAvailable,
+                    -1,
+                    0,
+                    None,
+                ),
+            )),
+        }
+    }
+
+    /// Queues a record without waiting; on success the future resolves to its delivery
+    /// result. On failure (e.g. `QueueFull`) the record comes back with the error.
+    #[allow(clippy::result_large_err)]
+    pub fn send_result<'a, K, P>(
+        &self,
+        record: FutureRecord<'a, K, P>,
+    ) -> Result<DeliveryFuture, (KafkaError, FutureRecord<'a, K, P>)>
+    where
+        K: ToBytes + ?Sized,
+        P: ToBytes + ?Sized,
+    {
+        let index = self.slots.alloc();
+        match self
+            .producer
+            .send(record.into_base_record(DeliverySlot(index)))
+        {
+            Ok(()) => Ok(DeliveryFuture {
+                slots: Arc::clone(&self.slots),
+                index,
+                finished: false,
+            }),
+            Err((e, rec)) => {
+                self.slots.release(index);
+                Err((e, FutureRecord::from_base_record(rec)))
+            }
+        }
+    }
+
+    /// Waits for `timeout` (reports are served by the producer's own thread; kept for
+    /// rdkafka compatibility).
+    pub fn poll<T: Into<Timeout>>(&self, timeout: T) {
+        self.producer.poll(timeout);
+    }
+}
+
+impl<C, R, Part> Producer<FutureProducerContext<C>, Part> for FutureProducer<C, R, Part>
+where
+    C: ClientContext + 'static,
+    R: AsyncRuntime,
+    Part: Partitioner,
+{
+    fn client(&self) -> &Client<FutureProducerContext<C>> {
+        self.producer.client()
+    }
+
+    fn in_flight_count(&self) -> i32 {
+        self.producer.in_flight_count()
+    }
+
+    fn flush<T: Into<Timeout>>(&self, timeout: T) -> KafkaResult<()> {
+        self.producer.flush(timeout)
+    }
+
+    fn purge(&self, flags: PurgeConfig) {
+        self.producer.purge(flags);
+    }
+
+    fn init_transactions<T: Into<Timeout>>(&self, timeout: T) -> KafkaResult<()> {
+        self.producer.init_transactions(timeout)
+    }
+
+    fn begin_transaction(&self) -> KafkaResult<()> {
+        self.producer.begin_transaction()
+    }
+
+    fn commit_transaction<T: Into<Timeout>>(&self, timeout: T) -> KafkaResult<()> {
+        self.producer.commit_transaction(timeout)
+    }
+
+    fn abort_transaction<T: Into<Timeout>>(&self, timeout: T) -> KafkaResult<()> {
+        self.producer.abort_transaction(timeout)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+    use std::task::Wake;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct CountWake(AtomicUsize);
+
+    impl Wake for CountWake {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[allow(clippy::result_large_err)] // rdkafka's type, kept as is
+    fn delivered(offset: i64) -> OwnedDeliveryResult {
+        Ok(Delivery {
+            partition: 0,
+            offset,
+            timestamp: Timestamp::NotAvailable,
+        })
+    }
+
+    #[test]
+    fn slots_resolve_wake_and_are_reused() {
+        let table = Arc::new(SlotTable::default());
+        let wake = Arc::new(CountWake::default());
+        let waker = Waker::from(Arc::clone(&wake));
+        let mut cx = Context::from_waker(&waker);
+
+        let i = table.alloc();
+        let mut fut = DeliveryFuture {
+            slots: Arc::clone(&table),
+            index: i,
+            finished: false,
+        };
+        assert!(Pin::new(&mut fut).poll(&mut cx).is_pending());
+        table.resolve(i, delivered(7));
+        assert_eq!(wake.0.load(Ordering::SeqCst), 1);
+        match Pin::new(&mut fut).poll(&mut cx) {
+            Poll::Ready(Ok(Ok(d))) => assert_eq!(d.offset, 7),
+            other => panic!("{other:?}"),
+        }
+        drop(fut);
+        // The slot is free again and reused.
+        assert_eq!(table.alloc(), i);
+        assert_eq!(table.lock().slots.len(), 1);
+    }
+
+    #[test]
+    fn abandoned_and_closed_slots() {
+        let table = Arc::new(SlotTable::default());
+        let waker = Waker::from(Arc::new(CountWake::default()));
+        let mut cx = Context::from_waker(&waker);
+
+        // A future dropped before its report: the report frees the slot.
+        let a = table.alloc();
+        drop(DeliveryFuture {
+            slots: Arc::clone(&table),
+            index: a,
+            finished: false,
+        });
+        assert!(matches!(table.lock().slots[a as usize], Slot::Abandoned));
+        table.resolve(a, delivered(1));
+        assert!(matches!(table.lock().slots[a as usize], Slot::Free));
+
+        // A failure is stored boxed and handed back whole.
+        let b = table.alloc();
+        let msg = OwnedMessage::new(None, None, "t".into(), Timestamp::NotAvailable, 0, -1, None);
+        table.resolve(
+            b,
+            Err((
+                KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut),
+                msg.clone(),
+            )),
+        );
+        match table.poll(b, &mut cx) {
+            Poll::Ready(Ok(Err((e, m)))) => {
+                assert_eq!(
+                    e.rdkafka_error_code(),
+                    Some(RDKafkaErrorCode::MessageTimedOut)
+                );
+                assert_eq!(m, msg);
+            }
+            other => panic!("{other:?}"),
+        }
+
+        // The producer goes away: pending futures resolve to Canceled.
+        let c = table.alloc();
+        let mut fut = DeliveryFuture {
+            slots: Arc::clone(&table),
+            index: c,
+            finished: false,
+        };
+        assert!(Pin::new(&mut fut).poll(&mut cx).is_pending());
+        table.close();
+        assert!(matches!(
+            Pin::new(&mut fut).poll(&mut cx),
+            Poll::Ready(Err(Canceled))
+        ));
+    }
+}
