@@ -265,10 +265,13 @@ pub fn fnv1a(key: &[u8]) -> u32 {
     (h as i32).wrapping_abs() as u32
 }
 
-const CRC32_TABLE: [u32; 256] = crc32_table();
+/// Slicing-by-8 tables: `CRC32_TABLES[0]` is the classic byte table; `CRC32_TABLES[k][b]` is
+/// the CRC of byte `b` followed by `k` zero bytes, so eight input bytes fold in with eight
+/// independent lookups instead of a serial chain of eight.
+const CRC32_TABLES: [[u32; 256]; 8] = crc32_tables();
 
-const fn crc32_table() -> [u32; 256] {
-    let mut table = [0u32; 256];
+const fn crc32_tables() -> [[u32; 256]; 8] {
+    let mut t = [[0u32; 256]; 8];
     let mut i = 0;
     while i < 256 {
         let mut c = i as u32;
@@ -281,18 +284,42 @@ const fn crc32_table() -> [u32; 256] {
             };
             bit += 1;
         }
-        table[i] = c;
+        t[0][i] = c;
         i += 1;
     }
-    table
+    let mut k = 1;
+    while k < 8 {
+        let mut i = 0;
+        while i < 256 {
+            let prev = t[k - 1][i];
+            t[k][i] = t[0][(prev & 0xff) as usize] ^ (prev >> 8);
+            i += 1;
+        }
+        k += 1;
+    }
+    t
 }
 
 /// CRC-32 as zlib computes it (IEEE 802.3, reflected, init and xor-out 0xffffffff): the
 /// `consistent` partitioners' hash.
 pub fn crc32(key: &[u8]) -> u32 {
+    let t = &CRC32_TABLES;
     let mut crc = 0xffff_ffffu32;
-    for &b in key {
-        crc = CRC32_TABLE[((crc ^ u32::from(b)) & 0xff) as usize] ^ (crc >> 8);
+    let mut chunks = key.chunks_exact(8);
+    for c in &mut chunks {
+        let lo = u32::from_le_bytes([c[0], c[1], c[2], c[3]]) ^ crc;
+        let hi = u32::from_le_bytes([c[4], c[5], c[6], c[7]]);
+        crc = t[7][(lo & 0xff) as usize]
+            ^ t[6][((lo >> 8) & 0xff) as usize]
+            ^ t[5][((lo >> 16) & 0xff) as usize]
+            ^ t[4][(lo >> 24) as usize]
+            ^ t[3][(hi & 0xff) as usize]
+            ^ t[2][((hi >> 8) & 0xff) as usize]
+            ^ t[1][((hi >> 16) & 0xff) as usize]
+            ^ t[0][(hi >> 24) as usize];
+    }
+    for &b in chunks.remainder() {
+        crc = t[0][((crc ^ u32::from(b)) & 0xff) as usize] ^ (crc >> 8);
     }
     crc ^ 0xffff_ffff
 }
@@ -372,6 +399,26 @@ mod tests {
         ];
         for &(k, h) in table {
             assert_eq!(crc32(k), h, "{:?}", String::from_utf8_lossy(k));
+        }
+    }
+
+    #[test]
+    fn crc32_slicing_matches_bytewise_at_every_length_and_alignment() {
+        fn bytewise(key: &[u8]) -> u32 {
+            let mut crc = 0xffff_ffffu32;
+            for &b in key {
+                crc = CRC32_TABLES[0][((crc ^ u32::from(b)) & 0xff) as usize] ^ (crc >> 8);
+            }
+            crc ^ 0xffff_ffff
+        }
+        let data: Vec<u8> = (0u32..200)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        for start in 0..8 {
+            for end in start..data.len() {
+                let k = &data[start..end];
+                assert_eq!(crc32(k), bytewise(k), "start {start} end {end}");
+            }
         }
     }
 

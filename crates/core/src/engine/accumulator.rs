@@ -67,16 +67,6 @@ impl RecordBuf {
         self.base_timestamp
     }
 
-    pub(crate) fn record_size(
-        &self,
-        timestamp: i64,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
-        headers: &[RecordHeader<'_>],
-    ) -> usize {
-        self.writer.record_size(timestamp, key, value, headers)
-    }
-
     pub(crate) fn append(
         &mut self,
         timestamp: i64,
@@ -90,6 +80,28 @@ impl RecordBuf {
         // `send` rejects records over librdkafka's 10^9-byte `message.max.bytes` ceiling and
         // batches stop at 10^6 records, so the writer's 2 GiB / i32::MAX limits can't be hit.
         let _ = self.writer.append(timestamp, key, value, headers);
+    }
+
+    /// Appends to a non-empty buffer if the records section stays within
+    /// `max_records_bytes`; `false` leaves it unchanged.
+    pub(crate) fn append_within(
+        &mut self,
+        max_records_bytes: usize,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[RecordHeader<'_>],
+    ) -> bool {
+        if self.writer.is_empty() {
+            self.base_timestamp = timestamp;
+        }
+        // As in `append`, the writer's size errors can't happen; an `Err` counts as appended
+        // so the caller's bookkeeping matches `append`'s.
+        !matches!(
+            self.writer
+                .try_append_within(max_records_bytes, timestamp, key, value, headers),
+            Ok(None)
+        )
     }
 
     pub(crate) fn cursor(&self) -> Cursor<'_> {
@@ -247,14 +259,21 @@ impl<O> PartitionQueue<O> {
         accounted: usize,
     ) -> Appended {
         let mut out = Appended::default();
-        if let Some(open) = &self.open {
-            let size = open.records.record_size(timestamp, key, value, headers);
-            let full = open.metas.len() >= limits.batch_num_messages
-                || BATCH_OVERHEAD + open.records.bytes_len() + size > limits.batch_size;
-            if full {
-                self.close_open();
-                out.closed = true;
-            }
+        // The open batch takes the record if it has room for it (sized once, in the writer);
+        // otherwise it closes and the record opens the next batch.
+        let appended = self.open.as_mut().is_some_and(|open| {
+            open.metas.len() < limits.batch_num_messages
+                && open.records.append_within(
+                    limits.batch_size.saturating_sub(BATCH_OVERHEAD),
+                    timestamp,
+                    key,
+                    value,
+                    headers,
+                )
+        });
+        if !appended && self.open.is_some() {
+            self.close_open();
+            out.closed = true;
         }
         let batch = match &mut self.open {
             Some(b) => b,
@@ -265,7 +284,9 @@ impl<O> PartitionQueue<O> {
                 self.open.insert(Batch::new(seq, now))
             }
         };
-        batch.records.append(timestamp, key, value, headers);
+        if !appended {
+            batch.records.append(timestamp, key, value, headers);
+        }
         batch.metas.push(RecordMeta {
             opaque,
             enqueued: now,

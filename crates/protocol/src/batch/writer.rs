@@ -163,6 +163,39 @@ impl RecordBatchWriter {
         headers: &[RecordHeader<'_>],
     ) -> Result<AppendedRecord, BatchError> {
         let body = self.body_len(timestamp_ms, key, value, headers);
+        self.append_body(body, timestamp_ms, key, value, headers)
+    }
+
+    /// Appends one record only if the records section stays within `max_records_bytes`
+    /// afterwards (a `batch.size` check); `Ok(None)` leaves the writer unchanged. Sizes the
+    /// record once, where a [`record_size`](Self::record_size) check followed by
+    /// [`try_append`](Self::try_append) sizes it twice.
+    pub fn try_append_within(
+        &mut self,
+        max_records_bytes: usize,
+        timestamp_ms: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[RecordHeader<'_>],
+    ) -> Result<Option<AppendedRecord>, BatchError> {
+        let body = self.body_len(timestamp_ms, key, value, headers);
+        let size = varint_len(body as i64).saturating_add(body);
+        if self.buf.len().saturating_add(size) > max_records_bytes {
+            return Ok(None);
+        }
+        self.append_body(body, timestamp_ms, key, value, headers)
+            .map(Some)
+    }
+
+    /// Appends a record whose body length `body_len` computed for the current state.
+    fn append_body(
+        &mut self,
+        body: usize,
+        timestamp_ms: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[RecordHeader<'_>],
+    ) -> Result<AppendedRecord, BatchError> {
         if body > MAX_RECORD_BODY {
             return Err(BatchError::RecordTooLarge {
                 size: body,
@@ -426,5 +459,42 @@ impl SealedBatch {
         let crc = crc32c::crc32c(&b[off::ATTRIBUTES..]);
         b[off::CRC..][..4].copy_from_slice(&crc.to_be_bytes());
         self.bytes = b.freeze();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn append_within_appends_exactly_up_to_the_limit() {
+        let h = [RecordHeader {
+            key: "h",
+            value: Some(b"x"),
+        }];
+        let mut w = RecordBatchWriter::new();
+        w.append(1_000, Some(b"k"), Some(b"v0"), &[]);
+        let size = w.record_size(1_007, Some(b"key"), Some(b"value"), &h);
+        let limit = w.records_bytes().len() + size;
+        let before = w.records_bytes().to_vec();
+        assert_eq!(
+            w.try_append_within(limit - 1, 1_007, Some(b"key"), Some(b"value"), &h)
+                .unwrap(),
+            None
+        );
+        assert_eq!((w.records_bytes(), w.record_count()), (&before[..], 1));
+        let r = w
+            .try_append_within(limit, 1_007, Some(b"key"), Some(b"value"), &h)
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.range.len(), size);
+        assert_eq!(w.records_bytes().len(), limit);
+        // The same bytes as a plain append.
+        let mut plain = RecordBatchWriter::new();
+        plain.append(1_000, Some(b"k"), Some(b"v0"), &[]);
+        plain.append(1_007, Some(b"key"), Some(b"value"), &h);
+        assert_eq!(w.records_bytes(), plain.records_bytes());
     }
 }
