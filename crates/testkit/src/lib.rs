@@ -5,6 +5,7 @@
 //! - [`fake`]: an in-memory fake Kafka cluster on virtual time, with fault injection.
 //! - [`raw`]: a minimal blocking client (ApiVersions, Metadata, InitProducerId, Produce).
 //! - [`sim`]: drives the sans-IO engine against the fake cluster on virtual time.
+//! - [`sink`]: a sink broker acking every Produce at once, for client-only measurements.
 #![warn(missing_docs)]
 
 pub mod broker;
@@ -12,3 +13,4 @@ pub mod fake;
 pub mod java;
 pub mod raw;
 pub mod sim;
+pub mod sink;

@@ -1,0 +1,319 @@
+//! Producer perf tool for purekafka, modelled on rdkafka_performance and
+//! kafka-producer-perf-test. Prints a progress line per second and one JSON report line.
+//!
+//! ```text
+//! purekafka-perf [--sink | --local | --bootstrap HOST:PORT] [workload flags]
+//! purekafka-perf broker                  # start a private real broker, print bootstrap=..., stop on stdin EOF
+//! purekafka-perf create-topic --bootstrap HOST:PORT --topic T --partitions N
+//! purekafka-perf java-classpath          # class path of the Kafka tools jars (ProducerPerformance)
+//! ```
+//! `--sink` starts `purekafka-sink` (next to this binary) as a separate process, so that its
+//! CPU is not the client's, and adds its counters (batches, records per batch) to the report.
+//! `--local` uses the testkit's shared real broker (started if needed).
+
+use std::io::{BufRead, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use purekafka::ClientContext;
+use purekafka::config::ClientConfig;
+use purekafka::error::{KafkaError, RDKafkaErrorCode};
+use purekafka::producer::{
+    BaseProducer, BaseRecord, DeliveryResult, FutureProducer, FutureRecord, Producer,
+    ProducerContext, ThreadedProducer,
+};
+use purekafka_perf::measure::{self, ProcStats, Recorder, SinkProcess, Workload};
+use purekafka_testkit::broker::{BrokerOptions, Kafka, kafka_runtime};
+
+type Error = Box<dyn std::error::Error>;
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("purekafka-perf: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Error> {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("broker") => return serve_broker(),
+        Some("create-topic") => {
+            args.remove(0);
+            let w = Workload::parse(args)?;
+            let b = w.bootstrap.as_deref().ok_or("--bootstrap is required")?;
+            Kafka::external(b)?.create_topic(&w.topic, w.partitions, &[])?;
+            println!("created {} ({} partitions)", w.topic, w.partitions);
+            return Ok(());
+        }
+        Some("java-classpath") => {
+            println!("{}", kafka_runtime()?.tools_classpath());
+            return Ok(());
+        }
+        Some("-h" | "--help") => {
+            println!(
+                "purekafka-perf [--sink | --local | --bootstrap HOST:PORT] [flags]\n{}",
+                measure::USAGE
+            );
+            return Ok(());
+        }
+        _ => {}
+    }
+    let mut w = Workload::parse(args)?;
+    let mut sink = None;
+    let mut _local = None;
+    let mut target = "bootstrap".to_owned();
+    let extra_args = std::mem::take(&mut w.extra);
+    let mut it = extra_args.into_iter();
+    while let Some(flag) = it.next() {
+        match flag.as_str() {
+            "--target" => target = it.next().ok_or("--target needs a name")?,
+            "--sink" => {
+                let exe = std::env::current_exe()?.with_file_name("purekafka-sink");
+                let s = SinkProcess::start(&exe, w.partitions)?;
+                w.bootstrap = Some(s.bootstrap.clone());
+                sink = Some(s);
+                target = "sink".into();
+            }
+            "--local" => {
+                let k = Kafka::shared()?;
+                w.topic = k.unique_topic("perf", w.partitions)?;
+                w.bootstrap = Some(k.bootstrap());
+                _local = Some(k);
+                target = "local".into();
+            }
+            other => return Err(format!("unknown flag {other}\n{}", measure::USAGE).into()),
+        }
+    }
+    if w.bootstrap.is_none() {
+        return Err("one of --sink, --local, --bootstrap is required".into());
+    }
+    let rec = Arc::new(Recorder::new());
+    let before = ProcStats::now();
+    let start = Instant::now();
+    let (elapsed, extra) = match w.producer.as_str() {
+        "base" => run_base(&w, &rec)?,
+        "threaded" => run_threaded(&w, &rec)?,
+        "future" => run_future(&w, &rec)?,
+        other => return Err(format!("--producer base|threaded|future, not {other}").into()),
+    };
+    let after = ProcStats::now();
+    let _ = start;
+    let mut extra = extra;
+    extra["target"] = target.clone().into();
+    if let Some(s) = sink.as_mut() {
+        measure::add_sink_stats(&mut extra, s)?;
+    }
+    let report = measure::report("purekafka", &w, &rec, elapsed, before, after, extra);
+    measure::emit(&w, &report)?;
+    Ok(())
+}
+
+fn config(w: &Workload) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", w.bootstrap.clone().unwrap_or_default())
+        .set("acks", &w.acks)
+        .set("linger.ms", w.linger_ms.to_string())
+        .set("batch.size", w.batch_size.to_string())
+        .set("compression.type", &w.compression)
+        .set("enable.idempotence", w.idempotence.to_string())
+        .set("queue.buffering.max.messages", w.queue_max.to_string());
+    c
+}
+
+/// Delivery reports into the recorder; the opaque is the intended send time (ns).
+struct PerfContext(Arc<Recorder>);
+
+impl ClientContext for PerfContext {}
+
+impl ProducerContext for PerfContext {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, r: &DeliveryResult<'_>, intended_ns: usize) {
+        match r {
+            Ok(_) => self.0.ok(intended_ns as u64),
+            Err((e, _)) => self.0.failed(e),
+        }
+    }
+}
+
+fn is_queue_full(e: &KafkaError) -> bool {
+    matches!(
+        e,
+        KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)
+    )
+}
+
+/// Sends `w.count` messages through `send`, which returns `Err(true)` when the queue is
+/// full (the caller's `wait` then makes room) and `Err(false)` on a hard error.
+fn send_loop(
+    w: &Workload,
+    rec: &Recorder,
+    sent: &AtomicU64,
+    mut send: impl FnMut(u64, usize) -> Result<(), bool>,
+    mut wait: impl FnMut(bool),
+) -> Result<(), Error> {
+    for i in 0..w.count {
+        rec.pace(i, w.rate);
+        let intended = rec.intended_ns(i, w.rate) as usize;
+        loop {
+            match send(i, intended) {
+                Ok(()) => break,
+                Err(true) => wait(true),
+                Err(false) => return Err(format!("send failed at message {i}").into()),
+            }
+        }
+        sent.fetch_add(1, Ordering::Relaxed);
+        if i % 1024 == 1023 {
+            wait(false);
+        }
+    }
+    Ok(())
+}
+
+fn progress(w: &Workload, rec: &Arc<Recorder>, sent: &Arc<AtomicU64>) {
+    if w.progress {
+        measure::progress_thread(Arc::clone(rec), Arc::clone(sent), w.count);
+    }
+}
+
+fn run_base(w: &Workload, rec: &Arc<Recorder>) -> Result<(Duration, serde_json::Value), Error> {
+    let producer: BaseProducer<PerfContext> =
+        config(w).create_with_context(PerfContext(Arc::clone(rec)))?;
+    let (value, keys) = (w.value(), w.keys());
+    let sent = Arc::new(AtomicU64::new(0));
+    progress(w, rec, &sent);
+    let t0 = Instant::now();
+    send_loop(
+        w,
+        rec,
+        &sent,
+        |i, intended| {
+            let mut r = BaseRecord::with_opaque_to(&w.topic, intended).payload(&value[..]);
+            if !keys.is_empty() {
+                r = r.key(&keys[(i % keys.len() as u64) as usize][..]);
+            }
+            producer.send(r).map_err(|(e, _)| is_queue_full(&e))
+        },
+        |full| {
+            producer.poll(if full {
+                Duration::from_millis(1)
+            } else {
+                Duration::ZERO
+            })
+        },
+    )?;
+    producer.flush(Duration::from_secs(300))?;
+    Ok((t0.elapsed(), serde_json::json!({})))
+}
+
+fn run_threaded(w: &Workload, rec: &Arc<Recorder>) -> Result<(Duration, serde_json::Value), Error> {
+    let producer: ThreadedProducer<PerfContext> =
+        config(w).create_with_context(PerfContext(Arc::clone(rec)))?;
+    let (value, keys) = (w.value(), w.keys());
+    let sent = Arc::new(AtomicU64::new(0));
+    progress(w, rec, &sent);
+    let t0 = Instant::now();
+    send_loop(
+        w,
+        rec,
+        &sent,
+        |i, intended| {
+            let mut r = BaseRecord::with_opaque_to(&w.topic, intended).payload(&value[..]);
+            if !keys.is_empty() {
+                r = r.key(&keys[(i % keys.len() as u64) as usize][..]);
+            }
+            producer.send(r).map_err(|(e, _)| is_queue_full(&e))
+        },
+        |full| {
+            if full {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        },
+    )?;
+    producer.flush(Duration::from_secs(300))?;
+    Ok((t0.elapsed(), serde_json::json!({})))
+}
+
+/// FutureProducer: one future per message, collected in a `FuturesUnordered` that the
+/// sending task drains (without blocking) every 256 sends, and waits on when the queue is
+/// full. A report's latency is taken when its future is seen complete (≤ 256 sends late).
+fn run_future(w: &Workload, rec: &Arc<Recorder>) -> Result<(Duration, serde_json::Value), Error> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let producer: FutureProducer = config(w).create()?;
+    let (value, keys) = (w.value(), w.keys());
+    let sent = Arc::new(AtomicU64::new(0));
+    progress(w, rec, &sent);
+    let t0 = Instant::now();
+    let rec2 = Arc::clone(rec);
+    let result: Result<(), Error> = rt.block_on(async move {
+        let rec = rec2;
+        let mut pending = FuturesUnordered::new();
+        let finish =
+            |rec: &Recorder,
+             intended: u64,
+             r: Result<purekafka::producer::future_producer::OwnedDeliveryResult, _>| {
+                match r {
+                    Ok(Ok(_)) => rec.ok(intended),
+                    Ok(Err((e, _))) => rec.failed(&e),
+                    Err(e) => rec.failed(&e),
+                }
+            };
+        for i in 0..w.count {
+            rec.pace(i, w.rate);
+            let intended = rec.intended_ns(i, w.rate);
+            loop {
+                let mut r = FutureRecord::to(&w.topic).payload(&value[..]);
+                if !keys.is_empty() {
+                    r = r.key(&keys[(i % keys.len() as u64) as usize][..]);
+                }
+                match producer.send_result(r) {
+                    Ok(f) => {
+                        pending.push(f.map(move |r| (intended, r)));
+                        break;
+                    }
+                    Err((e, _)) if is_queue_full(&e) => match pending.next().await {
+                        Some((t, r)) => finish(&rec, t, r),
+                        None => tokio::time::sleep(Duration::from_millis(1)).await,
+                    },
+                    Err((e, _)) => return Err(format!("send failed at message {i}: {e}").into()),
+                }
+            }
+            sent.fetch_add(1, Ordering::Relaxed);
+            if i % 256 == 255 {
+                while let Some(Some((t, r))) = pending.next().now_or_never() {
+                    finish(&rec, t, r);
+                }
+            }
+        }
+        while let Some((t, r)) = pending.next().await {
+            finish(&rec, t, r);
+        }
+        Ok(())
+    });
+    result?;
+    Ok((t0.elapsed(), serde_json::json!({})))
+}
+
+/// `purekafka-perf broker`: a private real broker for the comparison runner.
+fn serve_broker() -> Result<(), Error> {
+    let k = Kafka::start(BrokerOptions::from_env())?;
+    println!("bootstrap={}", k.bootstrap());
+    if let Some(pid) = k.pid() {
+        println!("pid={pid}");
+    }
+    std::io::stdout().flush()?;
+    // Runs until the runner closes our stdin (or sends "quit"); the handle's drop stops it.
+    for line in std::io::stdin().lock().lines() {
+        if line.map_or(true, |l| l.trim() == "quit") {
+            break;
+        }
+    }
+    drop(k);
+    Ok(())
+}

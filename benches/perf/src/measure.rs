@@ -1,0 +1,620 @@
+//! What every producer perf tool shares: the command line, the workload, process CPU and
+//! memory accounting, the latency histogram, and the JSON report.
+//!
+//! Self-contained on purpose (std, `hdrhistogram`, `serde_json`, `cpu-time`): the comparison
+//! clients in `benches/compare/` (rust-rdkafka, rskafka), which are outside the workspace,
+//! include this same file with `#[path]`, so all tools measure and report identically.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+use hdrhistogram::Histogram;
+
+type Error = Box<dyn std::error::Error>;
+
+/// Usage text shared by the tools.
+pub const USAGE: &str = "\
+Workload and target:
+  --bootstrap HOST:PORT   broker to produce to (required unless the tool says otherwise)
+  --topic NAME            topic (default perf)
+  --count N               messages (default 1000000)
+  --size B                value bytes (default 100)
+  --key none|16           keyless, or 16-byte keys (4093 distinct, hashed partitioning)
+  --partitions N          partition count of the topic (default 1)
+  --acks 0|1|all          (default 1)
+  --linger-ms MS          (default 5)
+  --batch-size BYTES      batch.size (default 1000000, librdkafka's)
+  --compression none|gzip|snappy|lz4|zstd   (default none)
+  --idempotence           enable.idempotence=true (default off)
+  --producer base|threaded|future   (default base)
+  --rate MSGS_PER_S       open loop: send at this rate, latency from the intended send time
+                          (default 0 = as fast as possible, closed loop)
+  --queue-max N           queue.buffering.max.messages (default 100000, librdkafka's)
+  --label TEXT            free text copied into the report
+  --target NAME           target name for the report (default: sink, local or bootstrap)
+  --json PATH             append the JSON report as one line to PATH (always printed too)
+  --quiet                 no progress line";
+
+/// Why the command line was refused.
+#[derive(Debug)]
+pub struct ArgError(pub String);
+
+impl std::fmt::Display for ArgError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}\n\n{USAGE}", self.0)
+    }
+}
+
+impl std::error::Error for ArgError {}
+
+/// One perf run's settings (the same flags for every client).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Workload {
+    /// `bootstrap.servers`.
+    pub bootstrap: Option<String>,
+    /// Topic.
+    pub topic: String,
+    /// Messages to send.
+    pub count: u64,
+    /// Value size in bytes.
+    pub size: usize,
+    /// Key length: 0 (no key) or 16.
+    pub key_len: usize,
+    /// Partitions of the topic.
+    pub partitions: i32,
+    /// `acks`: "0", "1" or "all".
+    pub acks: String,
+    /// `linger.ms`.
+    pub linger_ms: u64,
+    /// `batch.size`.
+    pub batch_size: u64,
+    /// `compression.type`.
+    pub compression: String,
+    /// `enable.idempotence`.
+    pub idempotence: bool,
+    /// Producer flavour (base, threaded, future).
+    pub producer: String,
+    /// Open-loop rate in messages/s, 0 = closed loop.
+    pub rate: u64,
+    /// `queue.buffering.max.messages`.
+    pub queue_max: u64,
+    /// Free text for the report.
+    pub label: String,
+    /// Where to append the JSON line.
+    pub json: Option<String>,
+    /// Print a progress line every second.
+    pub progress: bool,
+    /// Arguments this parser did not know (tool-specific flags), in order.
+    pub extra: Vec<String>,
+}
+
+impl Default for Workload {
+    fn default() -> Self {
+        Self {
+            bootstrap: None,
+            topic: "perf".into(),
+            count: 1_000_000,
+            size: 100,
+            key_len: 0,
+            partitions: 1,
+            acks: "1".into(),
+            linger_ms: 5,
+            batch_size: 1_000_000,
+            compression: "none".into(),
+            idempotence: false,
+            producer: "base".into(),
+            rate: 0,
+            queue_max: 100_000,
+            label: String::new(),
+            json: None,
+            progress: true,
+            extra: Vec::new(),
+        }
+    }
+}
+
+fn num<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Result<T, ArgError> {
+    let v = v.ok_or_else(|| ArgError(format!("{flag} needs a value")))?;
+    v.parse()
+        .map_err(|_| ArgError(format!("{flag}: bad number {v:?}")))
+}
+
+impl Workload {
+    /// Parses the flags in [`USAGE`]; unknown ones are kept in `extra`.
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Self, ArgError> {
+        let mut w = Self::default();
+        let mut it = args.into_iter();
+        while let Some(a) = it.next() {
+            let need = |v: Option<String>| v.ok_or_else(|| ArgError(format!("{a} needs a value")));
+            match a.as_str() {
+                "--bootstrap" => w.bootstrap = Some(need(it.next())?),
+                "--topic" => w.topic = need(it.next())?,
+                "--count" => w.count = num(&a, it.next())?,
+                "--size" => w.size = num(&a, it.next())?,
+                "--key" => {
+                    w.key_len = match need(it.next())?.as_str() {
+                        "none" | "0" => 0,
+                        "16" => 16,
+                        other => return Err(ArgError(format!("--key: none or 16, not {other}"))),
+                    }
+                }
+                "--partitions" => w.partitions = num(&a, it.next())?,
+                "--acks" => {
+                    w.acks = match need(it.next())?.as_str() {
+                        "-1" | "all" => "all".into(),
+                        v @ ("0" | "1") => v.into(),
+                        other => return Err(ArgError(format!("--acks: 0, 1 or all, not {other}"))),
+                    }
+                }
+                "--linger-ms" => w.linger_ms = num(&a, it.next())?,
+                "--batch-size" => w.batch_size = num(&a, it.next())?,
+                "--compression" => w.compression = need(it.next())?,
+                "--idempotence" => w.idempotence = true,
+                "--producer" => w.producer = need(it.next())?,
+                "--rate" => w.rate = num(&a, it.next())?,
+                "--queue-max" => w.queue_max = num(&a, it.next())?,
+                "--label" => w.label = need(it.next())?,
+                "--json" => w.json = Some(need(it.next())?),
+                "--quiet" => w.progress = false,
+                _ => w.extra.push(a),
+            }
+        }
+        if w.partitions < 1 || w.count == 0 {
+            return Err(ArgError("--partitions and --count must be positive".into()));
+        }
+        Ok(w)
+    }
+
+    /// The value sent with every message (the same bytes each time, as every peer tool does;
+    /// each client copies it into its batch).
+    pub fn value(&self) -> Vec<u8> {
+        // JSON-ish text: compresses about like real payloads (not all-zero).
+        let mut v = Vec::with_capacity(self.size);
+        let mut i = 0u32;
+        while v.len() < self.size {
+            let _ = write!(ByteSink(&mut v), "{{\"id\":{i},\"v\":\"ab{i:x}\"}}");
+            i = i.wrapping_mul(2_654_435_761).wrapping_add(12_345);
+        }
+        v.truncate(self.size);
+        v
+    }
+
+    /// The 4093 distinct keys (empty when keyless); message `i` uses `keys[i % len]`.
+    pub fn keys(&self) -> Vec<Vec<u8>> {
+        if self.key_len == 0 {
+            return Vec::new();
+        }
+        (0..4093u64)
+            .map(|i| format!("key-{:012}", i.wrapping_mul(0x9E37_79B9)).into_bytes()[..16].to_vec())
+            .collect()
+    }
+}
+
+/// `fmt::Write` into a byte vector.
+struct ByteSink<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for ByteSink<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Process-wide CPU and memory figures from `/proc/self` (no `unsafe`, no libc).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ProcStats {
+    /// User CPU seconds (clock-tick resolution).
+    pub user_s: f64,
+    /// System CPU seconds.
+    pub sys_s: f64,
+    /// Precise total CPU seconds (`CLOCK_PROCESS_CPUTIME_ID`).
+    pub cpu_s: f64,
+    /// Peak resident set (`VmHWM`), KiB.
+    pub peak_rss_kib: u64,
+    /// Voluntary context switches (all threads).
+    pub vol_ctxt: u64,
+    /// Involuntary context switches (all threads).
+    pub invol_ctxt: u64,
+}
+
+/// Clock ticks per second of `/proc/*/stat` times (`USER_HZ`, 100 on every Linux ABI Rust
+/// targets).
+const USER_HZ: f64 = 100.0;
+
+impl ProcStats {
+    /// Reads the current figures of this process.
+    pub fn now() -> Self {
+        let mut s = Self {
+            cpu_s: cpu_time::ProcessTime::try_now()
+                .map(|t| t.as_duration().as_secs_f64())
+                .unwrap_or(0.0),
+            ..Self::default()
+        };
+        if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
+            // Fields after the parenthesised command name (which may contain spaces).
+            if let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) {
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                // rest[0] is field 3 (state); utime = field 14, stime = field 15.
+                let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+                s.user_s = tick(11) / USER_HZ;
+                s.sys_s = tick(12) / USER_HZ;
+            }
+        }
+        // Context switches of every thread (the status file counts the main thread only).
+        if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
+            for t in dir.flatten() {
+                if let Ok(st) = std::fs::read_to_string(t.path().join("status")) {
+                    s.vol_ctxt += status_field(&st, "voluntary_ctxt_switches:");
+                    s.invol_ctxt += status_field(&st, "nonvoluntary_ctxt_switches:");
+                }
+            }
+        }
+        if let Ok(st) = std::fs::read_to_string("/proc/self/status") {
+            s.peak_rss_kib = status_field(&st, "VmHWM:");
+        }
+        s
+    }
+}
+
+fn status_field(status: &str, name: &str) -> u64 {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Delivery accounting shared between the sending loop and the delivery callbacks: latency
+/// from the intended send time (in ns since the run started, carried as the message's
+/// opaque) to the report.
+#[derive(Debug)]
+pub struct Recorder {
+    start: Instant,
+    hist: Mutex<Histogram<u64>>,
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    first_error: Mutex<Option<String>>,
+}
+
+impl Recorder {
+    /// A recorder whose clock starts now.
+    pub fn new() -> Self {
+        Self {
+            start: Instant::now(),
+            // 1 µs .. 10 min, 3 significant digits.
+            hist: Mutex::new(
+                Histogram::new_with_bounds(1, 600_000_000, 3)
+                    .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable_hist())),
+            ),
+            delivered: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            first_error: Mutex::new(None),
+        }
+    }
+
+    /// When the run started.
+    pub fn start(&self) -> Instant {
+        self.start
+    }
+
+    /// Nanoseconds since the start.
+    pub fn now_ns(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The intended send time of message `i` (open loop) or now (closed loop), in ns.
+    pub fn intended_ns(&self, i: u64, rate: u64) -> u64 {
+        if rate == 0 {
+            self.now_ns()
+        } else {
+            u64::try_from(u128::from(i) * 1_000_000_000 / u128::from(rate)).unwrap_or(u64::MAX)
+        }
+    }
+
+    /// Open loop: waits until message `i`'s intended send time.
+    pub fn pace(&self, i: u64, rate: u64) {
+        if rate == 0 {
+            return;
+        }
+        let due = self.intended_ns(i, rate);
+        loop {
+            let now = self.now_ns();
+            if now >= due {
+                return;
+            }
+            let ahead = due - now;
+            if ahead > 200_000 {
+                std::thread::sleep(Duration::from_nanos(ahead - 100_000));
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    /// A successful delivery of a message intended at `intended_ns`.
+    pub fn ok(&self, intended_ns: u64) {
+        let us = self.now_ns().saturating_sub(intended_ns) / 1000;
+        if let Ok(mut h) = self.hist.lock() {
+            h.saturating_record(us.max(1));
+        }
+        self.delivered.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A failed delivery.
+    pub fn failed(&self, error: &dyn std::fmt::Display) {
+        if self.failed.fetch_add(1, Ordering::Relaxed) == 0
+            && let Ok(mut e) = self.first_error.lock()
+        {
+            *e = Some(error.to_string());
+        }
+    }
+
+    /// Reports received so far (successful + failed).
+    pub fn done(&self) -> u64 {
+        self.delivered.load(Ordering::Relaxed) + self.failed.load(Ordering::Relaxed)
+    }
+
+    /// Failed reports so far.
+    pub fn failures(&self) -> u64 {
+        self.failed.load(Ordering::Relaxed)
+    }
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn unreachable_hist() -> Histogram<u64> {
+    // `Histogram::new(3)` only fails for sigfig > 5; keep a total function anyway.
+    Histogram::new(2).unwrap_or_else(|_| std::process::abort())
+}
+
+/// Prints a progress line to stderr once a second until `done` returns true.
+pub fn progress_thread(
+    rec: std::sync::Arc<Recorder>,
+    sent: std::sync::Arc<AtomicU64>,
+    total: u64,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut last = 0;
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+            let d = rec.done();
+            let el = rec.start().elapsed().as_secs_f64();
+            eprintln!(
+                "{el:6.1} s  sent {:>10}  delivered {d:>10}  ({:>9.0} msgs/s last second)  failed {}",
+                sent.load(Ordering::Relaxed),
+                (d - last) as f64,
+                rec.failures()
+            );
+            last = d;
+            if d >= total {
+                return;
+            }
+        }
+    })
+}
+
+/// Builds the JSON report of a finished run.
+pub fn report(
+    client: &str,
+    w: &Workload,
+    rec: &Recorder,
+    elapsed: Duration,
+    before: ProcStats,
+    after: ProcStats,
+    extra: serde_json::Value,
+) -> serde_json::Value {
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let delivered = rec.delivered.load(Ordering::Relaxed);
+    let cpu = after.cpu_s - before.cpu_s;
+    let per_million = |x: f64| x / (delivered.max(1) as f64 / 1e6);
+    let (p50, p99, p999, max, mean) = rec
+        .hist
+        .lock()
+        .map(|h| {
+            (
+                h.value_at_quantile(0.5),
+                h.value_at_quantile(0.99),
+                h.value_at_quantile(0.999),
+                h.max(),
+                h.mean(),
+            )
+        })
+        .unwrap_or_default();
+    let wire = (w.size + w.key_len) as f64;
+    serde_json::json!({
+        "client": client,
+        "producer": w.producer,
+        "label": w.label,
+        "bootstrap": w.bootstrap,
+        "topic": w.topic,
+        "count": w.count,
+        "size": w.size,
+        "key_len": w.key_len,
+        "partitions": w.partitions,
+        "acks": w.acks,
+        "linger_ms": w.linger_ms,
+        "batch_size": w.batch_size,
+        "compression": w.compression,
+        "idempotence": w.idempotence,
+        "rate": w.rate,
+        "queue_max": w.queue_max,
+        "delivered": delivered,
+        "failed": rec.failures(),
+        "first_error": rec.first_error.lock().ok().and_then(|e| e.clone()),
+        "elapsed_s": secs,
+        "msgs_per_s": delivered as f64 / secs,
+        "mb_per_s": delivered as f64 * wire / secs / 1e6,
+        "cpu_s": cpu,
+        "cpu_user_s": after.user_s - before.user_s,
+        "cpu_sys_s": after.sys_s - before.sys_s,
+        "cpu_s_per_million": per_million(cpu),
+        "cpu_util": cpu / secs,
+        "vol_ctxt_per_1000": (after.vol_ctxt.saturating_sub(before.vol_ctxt)) as f64 * 1000.0 / delivered.max(1) as f64,
+        "invol_ctxt_per_1000": (after.invol_ctxt.saturating_sub(before.invol_ctxt)) as f64 * 1000.0 / delivered.max(1) as f64,
+        "peak_rss_kib": after.peak_rss_kib,
+        "lat_us_p50": p50,
+        "lat_us_p99": p99,
+        "lat_us_p999": p999,
+        "lat_us_max": max,
+        "lat_us_mean": mean,
+        "extra": extra,
+    })
+}
+
+/// Prints `report` as one JSON line on stdout and appends it to `w.json` if set.
+pub fn emit(w: &Workload, report: &serde_json::Value) -> std::io::Result<()> {
+    let line = report.to_string();
+    println!("{line}");
+    if let Some(path) = &w.json {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        writeln!(f, "{line}")?;
+    }
+    Ok(())
+}
+
+/// `purekafka-sink` running as a child process.
+pub struct SinkProcess {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    /// Its `host:port`.
+    pub bootstrap: String,
+}
+
+impl SinkProcess {
+    /// Starts the `purekafka-sink` binary at `path`.
+    pub fn start(path: &std::path::Path, partitions: i32) -> Result<Self, Error> {
+        let mut child = Command::new(path)
+            .args(["--partitions", &partitions.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("starting {}: {e}", path.display()))?;
+        let stdin = child.stdin.take().ok_or("no stdin")?;
+        let mut stdout = BufReader::new(child.stdout.take().ok_or("no stdout")?);
+        let mut line = String::new();
+        stdout.read_line(&mut line)?;
+        let bootstrap = line
+            .trim()
+            .strip_prefix("bootstrap=")
+            .ok_or_else(|| format!("purekafka-sink said {line:?}"))?
+            .to_owned();
+        Ok(Self {
+            child,
+            stdin,
+            stdout,
+            bootstrap,
+        })
+    }
+
+    /// Its counters, as JSON.
+    pub fn stats(&mut self) -> Result<serde_json::Value, Error> {
+        writeln!(self.stdin, "stats")?;
+        self.stdin.flush()?;
+        let mut line = String::new();
+        self.stdout.read_line(&mut line)?;
+        Ok(serde_json::from_str(&line)?)
+    }
+}
+
+impl Drop for SinkProcess {
+    fn drop(&mut self) {
+        let _ = writeln!(self.stdin, "quit");
+        let _ = self.stdin.flush();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Adds the sink's counters and the average batch size they imply to a report's `extra`.
+pub fn add_sink_stats(extra: &mut serde_json::Value, sink: &mut SinkProcess) -> Result<(), Error> {
+    let k = sink.stats()?;
+    let batches = k["batches"].as_f64().unwrap_or(0.0);
+    let reqs = k["produce_requests"].as_f64().unwrap_or(0.0);
+    if batches > 0.0 {
+        extra["avg_batch_records"] = (k["records"].as_f64().unwrap_or(0.0) / batches).into();
+        extra["avg_batch_bytes"] = (k["batch_bytes"].as_f64().unwrap_or(0.0) / batches).into();
+        extra["batches_per_request"] = (batches / reqs.max(1.0)).into();
+    }
+    extra["sink"] = k;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn parse(s: &str) -> Result<Workload, ArgError> {
+        Workload::parse(s.split_whitespace().map(str::to_owned))
+    }
+
+    #[test]
+    fn flags_parse_and_unknown_ones_are_kept() {
+        let w =
+            parse("--count 5 --size 1024 --key 16 --acks -1 --linger-ms 0 --sink --idempotence")
+                .unwrap();
+        assert_eq!((w.count, w.size, w.key_len), (5, 1024, 16));
+        assert_eq!(
+            (w.acks.as_str(), w.linger_ms, w.idempotence),
+            ("all", 0, true)
+        );
+        assert_eq!(w.extra, vec!["--sink".to_owned()]);
+        assert!(parse("--key 8").is_err());
+        assert!(parse("--count x").is_err());
+        assert!(parse("--partitions 0").is_err());
+    }
+
+    #[test]
+    fn workload_value_and_keys_have_the_asked_sizes() {
+        let w = parse("--size 100 --key 16").unwrap();
+        assert_eq!(w.value().len(), 100);
+        let keys = w.keys();
+        assert_eq!(keys.len(), 4093);
+        assert!(keys.iter().all(|k| k.len() == 16));
+        assert!(parse("").unwrap().keys().is_empty());
+    }
+
+    #[test]
+    fn open_loop_intended_times_follow_the_rate_and_latency_is_recorded() {
+        let r = Recorder::new();
+        assert_eq!(r.intended_ns(1000, 1000), 1_000_000_000);
+        assert_eq!(r.intended_ns(3, 1_000_000), 3_000);
+        r.ok(0);
+        r.failed(&"boom");
+        assert_eq!((r.done(), r.failures()), (2, 1));
+        let v = report(
+            "t",
+            &Workload::default(),
+            &r,
+            Duration::from_secs(1),
+            ProcStats::default(),
+            ProcStats::now(),
+            serde_json::json!({}),
+        );
+        assert_eq!(v["delivered"], 1);
+        assert_eq!(v["first_error"], "boom");
+        assert!(v["peak_rss_kib"].as_u64().unwrap() > 0);
+    }
+}
