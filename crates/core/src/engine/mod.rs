@@ -250,6 +250,11 @@ pub struct Engine<O> {
     events: VecDeque<Event<O>>,
     /// Brokers whose `wants_send` was set since they were last served.
     send_queue: VecDeque<usize>,
+    /// Set by `send` when a broker became ready to send: building its request is deferred to
+    /// the driver's next `poll_transmit` or `handle_timeout` (reported by `poll_timeout`), so
+    /// records sent until then ride in the same request. Building inside `send` made
+    /// `linger.ms = 0` send one record per request.
+    deferred_since: Option<Instant>,
     /// Records accepted and not yet handed out in a report (the queue limit's count).
     msg_cnt: usize,
     /// Their accounted bytes.
@@ -311,6 +316,7 @@ impl<O> Engine<O> {
             conn_cmds: VecDeque::new(),
             events: VecDeque::new(),
             send_queue: VecDeque::new(),
+            deferred_since: None,
             msg_cnt: 0,
             msg_bytes: 0,
             flushing: false,
@@ -428,8 +434,10 @@ impl<O> Engine<O> {
         }
         self.msg_cnt += 1;
         self.msg_bytes += accounted;
-        if !self.send_queue.is_empty() || self.metadata.kick {
+        if self.metadata.kick {
             self.drive(now);
+        } else if !self.send_queue.is_empty() && self.deferred_since.is_none() {
+            self.deferred_since = Some(now);
         }
         Ok(())
     }
@@ -512,8 +520,19 @@ impl<O> Engine<O> {
     /// The next frame to write, in order per connection.
     #[must_use]
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
+        if self.deferred_since.is_some() {
+            self.drive(now);
+        }
         let o = self.out.pop_front()?;
         Some(self.on_transmit_polled(now, o))
+    }
+
+    /// Whether [`Engine::poll_transmit`] has (or, on its next call, will build) a frame: a
+    /// driver that lets records accumulate between `send`s and its own I/O loop checks this
+    /// instead of polling transmits after every `send`.
+    #[must_use]
+    pub fn has_pending_transmit(&self) -> bool {
+        !self.out.is_empty() || self.deferred_since.is_some()
     }
 
     /// The next connection to open or close.
@@ -525,10 +544,15 @@ impl<O> Engine<O> {
     /// The next instant at which [`Engine::handle_timeout`] must be called.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.timers.next(), self.metadata.next_due, self.stats_due]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.timers.next(),
+            self.metadata.next_due,
+            self.stats_due,
+            self.deferred_since,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The next event for the application.
@@ -600,6 +624,7 @@ impl<O> Engine<O> {
     /// requests, and the close sequence.
     fn drive(&mut self, now: Instant) {
         self.metadata.kick = false;
+        self.deferred_since = None;
         self.service_metadata(now);
         self.service_idempotence(now);
         let mut rounds = self.send_queue.len();

@@ -172,6 +172,17 @@ impl<O> Shared<O> {
 
     /// Routes the engine's outputs; call after every engine command or input, lock held.
     pub(crate) fn service(&self, st: &mut State<O>) {
+        self.service_with(st, true);
+    }
+
+    /// [`Shared::service`] after a user's `send`: frames are left for the driver thread to
+    /// take, so records sent while it wakes up or writes ride in the same request (how
+    /// librdkafka batches with `linger.ms = 0`); pulling them here made one request per record.
+    pub(crate) fn service_after_send(&self, st: &mut State<O>) {
+        self.service_with(st, false);
+    }
+
+    fn service_with(&self, st: &mut State<O>, pull_transmits: bool) {
         while let Some(cmd) = st.engine.poll_conn_command() {
             match cmd {
                 ConnCommand::Connect { conn, address } => {
@@ -197,7 +208,10 @@ impl<O> Shared<O> {
             }
         }
         let now = self.now();
-        while let Some(t) = st.engine.poll_transmit(now) {
+        while let Some(t) = pull_transmits
+            .then(|| st.engine.poll_transmit(now))
+            .flatten()
+        {
             match st.conns.get(&t.conn) {
                 Some(entry) => {
                     // A send error means the connection task already ended; it reports the
@@ -228,6 +242,8 @@ impl<O> Shared<O> {
             .map_or(NO_DEADLINE, Instant::as_nanos);
         if next < self.armed.load(Ordering::Acquire) {
             self.armed.store(next, Ordering::Release);
+            self.wake.notify_one();
+        } else if !pull_transmits && st.engine.has_pending_transmit() {
             self.wake.notify_one();
         }
     }

@@ -463,7 +463,7 @@ where
                 st.engine.send(now, rec, delivery_opaque)
             };
             // Even a refused record may have started work (e.g. a metadata refresh).
-            shared.service(&mut st);
+            shared.service_after_send(&mut st);
             r
         };
         drop(header_list);
