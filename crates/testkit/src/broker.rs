@@ -33,7 +33,7 @@
 //! timestamps need `retention.ms=-1` (and `segment.ms` large) or the broker deletes them.
 
 mod jars;
-mod wire;
+pub(crate) mod wire;
 
 use std::fs::{self, File};
 use std::io::{self, Read as _};
@@ -56,7 +56,7 @@ pub const MAX_LIFETIME_SECS: u32 = 3600;
 
 /// Seconds without a lease holder after which a private broker's watchdog stops it (its owner
 /// died without running `Drop`).
-const PRIVATE_IDLE_GRACE_SECS: u32 = 3;
+pub(crate) const PRIVATE_IDLE_GRACE_SECS: u32 = 3;
 
 /// The node id of every broker the testkit starts.
 const NODE_ID: i32 = 1;
@@ -153,6 +153,14 @@ pub enum BrokerError {
         /// The refused operation.
         op: &'static str,
     },
+    /// A cluster operation named a node id the cluster does not have.
+    #[error("no node {node} in this cluster (nodes 1..={nodes})")]
+    UnknownNode {
+        /// The node id asked for.
+        node: i32,
+        /// How many nodes the cluster has.
+        nodes: usize,
+    },
 }
 
 /// A log file and its last lines, attached to start-up errors.
@@ -176,7 +184,7 @@ impl std::fmt::Display for LogContext {
 }
 
 impl LogContext {
-    fn of(path: &Path) -> Self {
+    pub(crate) fn of(path: &Path) -> Self {
         let text = fs::read(path)
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_default();
@@ -289,30 +297,30 @@ struct Private {
 
 /// Files and ports of one broker node.
 #[derive(Debug, Clone)]
-struct Node {
-    dir: PathBuf,
-    port: u16,
-    controller_port: u16,
-    opts: BrokerOptions,
+pub(crate) struct Node {
+    pub(crate) dir: PathBuf,
+    pub(crate) port: u16,
+    pub(crate) controller_port: u16,
+    pub(crate) opts: BrokerOptions,
     /// Unique text in the JVM's command line so a pid can be checked before it is signalled.
-    marker: String,
-    lease_path: PathBuf,
+    pub(crate) marker: String,
+    pub(crate) lease_path: PathBuf,
     /// Removed by the watchdog when it stops the broker (empty for private brokers).
-    state_path: Option<PathBuf>,
-    idle_grace_secs: u32,
+    pub(crate) state_path: Option<PathBuf>,
+    pub(crate) idle_grace_secs: u32,
 }
 
 impl Node {
-    fn config_path(&self) -> PathBuf {
+    pub(crate) fn config_path(&self) -> PathBuf {
         self.dir.join("server.properties")
     }
-    fn log_path(&self) -> PathBuf {
+    pub(crate) fn log_path(&self) -> PathBuf {
         self.dir.join("server.log")
     }
-    fn data_dir(&self) -> PathBuf {
+    pub(crate) fn data_dir(&self) -> PathBuf {
         self.dir.join("data")
     }
-    fn bootstrap(&self) -> String {
+    pub(crate) fn bootstrap(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 
@@ -412,7 +420,7 @@ impl Node {
     }
 
     /// Starts the JVM (output appended to `server.log`) and its watchdog.
-    fn spawn(&self, rt: &KafkaRuntime) -> Result<Child, BrokerError> {
+    pub(crate) fn spawn(&self, rt: &KafkaRuntime) -> Result<Child, BrokerError> {
         let log_path = self.log_path();
         let log = File::options()
             .create(true)
@@ -549,7 +557,7 @@ impl Node {
 
 /// Broker logging: everything to stdout, which the launcher sends to `server.log`. The
 /// `.properties` format needs no extra jar (YAML/JSON configs would).
-const BROKER_LOG4J: &str = "\
+pub(crate) const BROKER_LOG4J: &str = "\
 status = warn
 appender.out.type = Console
 appender.out.name = OUT
@@ -779,7 +787,7 @@ impl Kafka {
         let deadline = Instant::now() + timeout;
         loop {
             let res = conn
-                .create_topic(name, partitions, configs, timeout)
+                .create_topic(name, partitions, -1, configs, timeout)
                 .map_err(|e| proto("CreateTopics", e))?;
             match res.error_code {
                 0 => break,
@@ -1055,7 +1063,7 @@ fn launch_fresh(
 /// Deletes private broker directories left by killed test processes (their `Drop` never ran):
 /// those whose lease nobody holds. Recent ones are skipped: their owner may not have taken the
 /// lease yet.
-fn remove_abandoned_private_dirs(root: &Path) {
+pub(crate) fn remove_abandoned_private_dirs(root: &Path) {
     let Ok(entries) = fs::read_dir(root) else {
         return;
     };
@@ -1160,7 +1168,7 @@ fn kill_pid(pid: u32, marker: &str) {
     }
 }
 
-fn signal(child: &Child, sig: rustix::process::Signal) {
+pub(crate) fn signal(child: &Child, sig: rustix::process::Signal) {
     if let Some(p) = i32::try_from(child.id())
         .ok()
         .and_then(rustix::process::Pid::from_raw)
@@ -1170,11 +1178,13 @@ fn signal(child: &Child, sig: rustix::process::Signal) {
 }
 
 /// A `java` command with the tool-side defaults (small heap, fast start) and class path `cp`.
+/// The heap may grow to 2 GiB: the reference reader buffers its whole output, about 170 bytes
+/// per record, and 1,000,000 records (the idempotence chaos test) overflowed 512 MiB.
 pub(crate) fn java_base(cp: String) -> Command {
     let mut cmd = Command::new("java");
     cmd.args([
         "-Xms32m",
-        "-Xmx512m",
+        "-Xmx2g",
         "-XX:+UseSerialGC",
         "-XX:TieredStopAtLevel=1",
         "-Xshare:auto",
@@ -1185,7 +1195,7 @@ pub(crate) fn java_base(cp: String) -> Command {
     cmd
 }
 
-fn open_lock_file(path: &Path) -> Result<File, BrokerError> {
+pub(crate) fn open_lock_file(path: &Path) -> Result<File, BrokerError> {
     File::options()
         .create(true)
         .truncate(false)
@@ -1199,7 +1209,7 @@ pub(crate) fn lock_exclusive(file: &File, path: &Path) -> Result<(), BrokerError
         .map_err(|e| io_err("locking", path, e.into()))
 }
 
-fn lock_shared(file: &File, path: &Path) -> Result<(), BrokerError> {
+pub(crate) fn lock_shared(file: &File, path: &Path) -> Result<(), BrokerError> {
     rustix::fs::flock(file, rustix::fs::FlockOperation::LockShared)
         .map_err(|e| io_err("locking", path, e.into()))
 }
@@ -1237,7 +1247,7 @@ fn random_hex(bytes: usize) -> Result<String, BrokerError> {
 /// `StorageTool random-uuid`. Kafka avoids ids starting with '-' (they read as CLI flags).
 /// Made here rather than with `random-uuid`: with a console log appender that tool also prints a
 /// log line on stdout, and `format` accepts whatever string it is given as the cluster id.
-fn random_cluster_id() -> Result<String, BrokerError> {
+pub(crate) fn random_cluster_id() -> Result<String, BrokerError> {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     loop {
         let raw = random_bytes::<16>()?;

@@ -1,6 +1,7 @@
 //! Test infrastructure for purekafka (not published).
 //!
 //! - [`broker`]: a real Apache Kafka broker (KRaft, from Maven Central jars) for tests.
+//! - [`cluster`]: a 3-node KRaft cluster whose nodes can be killed, restarted and paused.
 //! - [`java`]: Java tools (reference consumer, DumpLogSegments) on the broker's jars.
 //! - [`fake`]: an in-memory fake Kafka cluster on virtual time, with fault injection.
 //! - [`raw`]: a minimal blocking client (ApiVersions, Metadata, InitProducerId, Produce).
@@ -9,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod broker;
+pub mod cluster;
 pub mod fake;
 pub mod java;
 pub mod raw;

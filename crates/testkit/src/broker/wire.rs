@@ -133,18 +133,20 @@ impl Conn {
         self.call(&req, METADATA_VERSION)
     }
 
-    /// Sends CreateTopics for one topic and returns its per-topic result.
+    /// Sends CreateTopics for one topic (`replication_factor` -1: the broker default) and
+    /// returns its per-topic result.
     pub(crate) fn create_topic(
         &mut self,
         name: &str,
         partitions: i32,
+        replication_factor: i16,
         configs: &[(&str, &str)],
         timeout: Duration,
     ) -> Result<CreatableTopicResult, String> {
         let topic = CreatableTopic::default()
             .with_name(topic_name(name))
             .with_num_partitions(partitions)
-            .with_replication_factor(-1)
+            .with_replication_factor(replication_factor)
             .with_configs(
                 configs
                     .iter()
