@@ -327,7 +327,7 @@ impl Node {
     fn write_config(&self) -> Result<(), BrokerError> {
         let (p, c) = (self.port, self.controller_port);
         let data = self.data_dir();
-        let mut props: Vec<(String, String)> = [
+        let props: Vec<(String, String)> = [
             ("process.roles", "broker,controller".to_owned()),
             ("node.id", NODE_ID.to_string()),
             (
@@ -370,6 +370,16 @@ impl Node {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
+        self.write_server_properties(props, "single node")
+    }
+
+    /// Writes `server.properties` (`defaults`, then the caller's overrides replacing or adding
+    /// keys) and the broker's log4j config into the node's directory.
+    pub(crate) fn write_server_properties(
+        &self,
+        mut props: Vec<(String, String)>,
+        kind: &str,
+    ) -> Result<(), BrokerError> {
         for (k, v) in &self.opts.server_properties {
             match props.iter_mut().find(|(pk, _)| pk == k) {
                 Some(slot) => slot.1.clone_from(v),
@@ -377,7 +387,7 @@ impl Node {
             }
         }
         let mut text =
-            String::from("# Written by purekafka-testkit; regenerated at every start.\n");
+            format!("# Written by purekafka-testkit ({kind}); regenerated at every start.\n");
         for (k, v) in props {
             text.push_str(&format!("{k}={v}\n"));
         }
@@ -557,7 +567,7 @@ impl Node {
 
 /// Broker logging: everything to stdout, which the launcher sends to `server.log`. The
 /// `.properties` format needs no extra jar (YAML/JSON configs would).
-pub(crate) const BROKER_LOG4J: &str = "\
+const BROKER_LOG4J: &str = "\
 status = warn
 appender.out.type = Console
 appender.out.name = OUT

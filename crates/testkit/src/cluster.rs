@@ -23,9 +23,9 @@ use kafka_protocol::messages::MetadataResponse;
 
 use crate::broker::wire::Conn;
 use crate::broker::{
-    BROKER_LOG4J, BrokerError, KafkaRuntime, LogContext, Node, PRIVATE_IDLE_GRACE_SECS, io_err,
-    java_base, kafka_runtime, lock_shared, open_lock_file, random_cluster_id,
-    remove_abandoned_private_dirs, signal, state_root, tail_of,
+    BrokerError, KafkaRuntime, LogContext, Node, PRIVATE_IDLE_GRACE_SECS, io_err, java_base,
+    kafka_runtime, lock_shared, open_lock_file, random_cluster_id, remove_abandoned_private_dirs,
+    signal, state_root, tail_of,
 };
 
 /// How to run the cluster's nodes ([`Cluster::start_with`]).
@@ -552,7 +552,7 @@ fn write_config(cn: &ClusterNode, voters: &str, n: usize) -> Result<(), BrokerEr
     let (p, c) = (node.port, node.controller_port);
     let rf = n.min(3).to_string();
     let min_isr = n.min(2).to_string();
-    let mut props: Vec<(String, String)> = [
+    let props: Vec<(String, String)> = [
         ("process.roles", "broker,controller".to_owned()),
         ("node.id", cn.id.to_string()),
         ("controller.quorum.voters", voters.to_owned()),
@@ -597,21 +597,7 @@ fn write_config(cn: &ClusterNode, voters: &str, n: usize) -> Result<(), BrokerEr
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    for (k, v) in &node.opts.server_properties {
-        match props.iter_mut().find(|(pk, _)| pk == k) {
-            Some(slot) => slot.1.clone_from(v),
-            None => props.push((k.clone(), v.clone())),
-        }
-    }
-    let mut text =
-        String::from("# Written by purekafka-testkit (cluster); regenerated at every start.\n");
-    for (k, v) in props {
-        text.push_str(&format!("{k}={v}\n"));
-    }
-    let path = node.config_path();
-    fs::write(&path, text).map_err(|e| io_err("writing server.properties", &path, e))?;
-    let log4j = node.dir.join("log4j2.properties");
-    fs::write(&log4j, BROKER_LOG4J).map_err(|e| io_err("writing log4j2.properties", &log4j, e))
+    node.write_server_properties(props, "cluster")
 }
 
 /// Polls the node's own Metadata until it lists every node of `want`, the JVM exits, or
