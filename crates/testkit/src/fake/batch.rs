@@ -12,31 +12,7 @@ const LOG_OVERHEAD: usize = 12;
 
 /// CRC-32C (Castagnoli), the checksum of RecordBatch v2.
 pub fn crc32c(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in data {
-        crc = CRC32C_TABLE[((crc ^ u32::from(b)) & 0xff) as usize] ^ (crc >> 8);
-    }
-    !crc
-}
-
-const CRC32C_TABLE: [u32; 256] = crc32c_table();
-
-const fn crc32c_table() -> [u32; 256] {
-    // Reflected Castagnoli polynomial.
-    const POLY: u32 = 0x82F6_3B78;
-    let mut table = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 { (c >> 1) ^ POLY } else { c >> 1 };
-            k += 1;
-        }
-        table[i] = c;
-        i += 1;
-    }
-    table
+    ::crc32c::crc32c(data)
 }
 
 /// The fixed header of one RecordBatch v2.
