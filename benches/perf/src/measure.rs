@@ -33,6 +33,9 @@ Workload and target:
   --compression none|gzip|snappy|lz4|zstd   (default none)
   --idempotence           enable.idempotence=true (default off)
   --producer base|threaded|future   (default base)
+  --await unordered|in-order   how the future run waits: a FuturesUnordered (one task
+                          allocation per message, results as they complete) or a window of
+                          futures awaited in send order (default unordered)
   --rate MSGS_PER_S       open loop: send at this rate, latency from the intended send time
                           (default 0 = as fast as possible, closed loop)
   --queue-max N           queue.buffering.max.messages (default 100000, librdkafka's)
@@ -80,6 +83,8 @@ pub struct Workload {
     pub idempotence: bool,
     /// Producer flavour (base, threaded, future).
     pub producer: String,
+    /// How the future run awaits its futures: `unordered` or `in-order`.
+    pub await_mode: String,
     /// Open-loop rate in messages/s, 0 = closed loop.
     pub rate: u64,
     /// `queue.buffering.max.messages`.
@@ -109,6 +114,7 @@ impl Default for Workload {
             compression: "none".into(),
             idempotence: false,
             producer: "base".into(),
+            await_mode: "unordered".into(),
             rate: 0,
             queue_max: 100_000,
             label: String::new(),
@@ -157,6 +163,16 @@ impl Workload {
                 "--compression" => w.compression = need(it.next())?,
                 "--idempotence" => w.idempotence = true,
                 "--producer" => w.producer = need(it.next())?,
+                "--await" => {
+                    w.await_mode = match need(it.next())?.as_str() {
+                        v @ ("unordered" | "in-order") => v.into(),
+                        other => {
+                            return Err(ArgError(format!(
+                                "--await: unordered or in-order, not {other}"
+                            )));
+                        }
+                    }
+                }
                 "--rate" => w.rate = num(&a, it.next())?,
                 "--queue-max" => w.queue_max = num(&a, it.next())?,
                 "--label" => w.label = need(it.next())?,
@@ -435,6 +451,7 @@ pub fn report(
     serde_json::json!({
         "client": client,
         "producer": w.producer,
+        "await": w.await_mode,
         "label": w.label,
         "bootstrap": w.bootstrap,
         "topic": w.topic,

@@ -238,10 +238,87 @@ fn run_threaded(w: &Workload, rec: &Arc<Recorder>) -> Result<(Duration, serde_js
     Ok((t0.elapsed(), serde_json::json!({})))
 }
 
+/// FutureProducer, `--await in-order`: futures kept in a window in send order; every 256
+/// sends the completed head of the window is collected, and when the queue is full the
+/// oldest future is awaited. No per-message allocation by the harness (a `FuturesUnordered`
+/// allocates a task per future), so this isolates the producer's own cost. A report's
+/// latency is taken when it is collected, so it can lag behind an earlier, slower one.
+fn run_future_in_order(
+    w: &Workload,
+    rec: &Arc<Recorder>,
+) -> Result<(Duration, serde_json::Value), Error> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let producer: FutureProducer = config(w).create()?;
+    let (value, keys) = (w.value(), w.keys());
+    let sent = Arc::new(AtomicU64::new(0));
+    progress(w, rec, &sent);
+    let t0 = Instant::now();
+    let rec2 = Arc::clone(rec);
+    let result: Result<(), Error> = rt.block_on(async move {
+        let rec = rec2;
+        let mut window = std::collections::VecDeque::with_capacity(w.queue_max as usize);
+        let finish =
+            |rec: &Recorder,
+             intended: u64,
+             r: Result<purekafka::producer::future_producer::OwnedDeliveryResult, _>| {
+                match r {
+                    Ok(Ok(_)) => rec.ok(intended),
+                    Ok(Err((e, _))) => rec.failed(&e),
+                    Err(e) => rec.failed(&e),
+                }
+            };
+        for i in 0..w.count {
+            rec.pace(i, w.rate);
+            let intended = rec.intended_ns(i, w.rate);
+            loop {
+                let mut r = FutureRecord::to(&w.topic).payload(&value[..]);
+                if !keys.is_empty() {
+                    r = r.key(&keys[(i % keys.len() as u64) as usize][..]);
+                }
+                match producer.send_result(r) {
+                    Ok(f) => {
+                        window.push_back((intended, f));
+                        break;
+                    }
+                    Err((e, _)) if is_queue_full(&e) => match window.pop_front() {
+                        Some((t, f)) => finish(&rec, t, f.await),
+                        None => tokio::time::sleep(Duration::from_millis(1)).await,
+                    },
+                    Err((e, _)) => return Err(format!("send failed at message {i}: {e}").into()),
+                }
+            }
+            sent.fetch_add(1, Ordering::Relaxed);
+            if i % 256 == 255 {
+                while let Some((t, f)) = window.front_mut() {
+                    let t = *t;
+                    match f.now_or_never() {
+                        Some(r) => {
+                            window.pop_front();
+                            finish(&rec, t, r);
+                        }
+                        None => break,
+                    }
+                }
+            }
+        }
+        while let Some((t, f)) = window.pop_front() {
+            finish(&rec, t, f.await);
+        }
+        Ok(())
+    });
+    result?;
+    Ok((t0.elapsed(), serde_json::json!({})))
+}
+
 /// FutureProducer: one future per message, collected in a `FuturesUnordered` that the
 /// sending task drains (without blocking) every 256 sends, and waits on when the queue is
 /// full. A report's latency is taken when its future is seen complete (≤ 256 sends late).
 fn run_future(w: &Workload, rec: &Arc<Recorder>) -> Result<(Duration, serde_json::Value), Error> {
+    if w.await_mode == "in-order" {
+        return run_future_in_order(w, rec);
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -21,7 +21,7 @@ use crate::producer::{
     DefaultProducerContext, NoCustomPartitioner, Partitioner, Producer, ProducerContext,
     PurgeConfig,
 };
-use crate::util::{Deadline, IntoOpaque, Timeout, current_time_millis};
+use crate::util::{Deadline, IntoOpaque, Timeout};
 
 pub use crate::message::DeliveryResult;
 
@@ -174,6 +174,9 @@ where
 // Dispatch of events to the context
 // ---------------------------------------------------------------------------------------
 
+/// Headers of a record passed to the engine without a heap allocation.
+const INLINE_HEADERS: usize = 8;
+
 /// Hands every record of one report to `context.delivery`, borrowing from the report.
 fn deliver<C, Part>(context: &C, mut report: DeliveryReport<C::DeliveryOpaque>)
 where
@@ -215,6 +218,7 @@ where
         };
         context.delivery(&result, opaque);
     }
+    context.delivery_batch_end();
 }
 
 /// Hands one event to the context; returns the number of records it reported.
@@ -423,33 +427,52 @@ where
             headers,
             delivery_opaque,
         } = record;
-        let timestamp_ms = match timestamp {
-            // librdkafka treats 0 as "now", like no timestamp.
-            None | Some(0) => current_time_millis(),
-            Some(t) => t,
-        };
-        let header_list: Vec<RecordHeader<'_>> = match &headers {
-            Some(h) if h.count() > 0 => h
-                .iter()
-                .map(|h| RecordHeader {
+        // Up to INLINE_HEADERS headers are passed from the stack: no allocation per send.
+        let mut inline_headers = [RecordHeader {
+            key: "",
+            value: None,
+        }; INLINE_HEADERS];
+        let mut header_vec = Vec::new();
+        let header_list: &[RecordHeader<'_>] = match &headers {
+            Some(h) if h.count() > INLINE_HEADERS => {
+                header_vec.extend(h.iter().map(|h| RecordHeader {
                     key: h.key,
                     value: h.value,
-                })
-                .collect(),
-            _ => Vec::new(),
+                }));
+                &header_vec
+            }
+            Some(h) => {
+                let n = h.count();
+                for (slot, h) in inline_headers.iter_mut().zip(h.iter()) {
+                    *slot = RecordHeader {
+                        key: h.key,
+                        value: h.value,
+                    };
+                }
+                &inline_headers[..n]
+            }
+            None => &[],
         };
         let rec = Record {
             topic,
             partition: partition.filter(|p| *p != super::PARTITION_UA),
             key: key.map(ToBytes::to_bytes),
             value: payload.map(ToBytes::to_bytes),
-            headers: &header_list,
-            timestamp_ms,
+            headers: header_list,
+            timestamp_ms: 0,
         };
         let shared = self.shared();
         let result = {
             let mut st = shared.lock();
             let now = shared.now();
+            let rec = Record {
+                timestamp_ms: match timestamp {
+                    // librdkafka treats 0 as "now", like no timestamp.
+                    None | Some(0) => shared.wall_ms(now),
+                    Some(t) => t,
+                },
+                ..rec
+            };
             let max = st.engine.config().queue_buffering_max_messages;
             // Like librdkafka, a record counts against the limit until its report is served:
             // a producer that never polls gets QueueFull instead of unbounded memory. (The
@@ -466,7 +489,6 @@ where
             shared.service_after_send(&mut st);
             r
         };
-        drop(header_list);
         match result {
             Ok(()) => Ok(()),
             Err(e) => Err((
@@ -752,6 +774,9 @@ where
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::client::ClientContext;
+    use crate::message::Message;
+    use crate::util::current_time_millis;
 
     #[test]
     fn config_errors_map_to_rdkafka_variants() {
@@ -796,5 +821,51 @@ mod tests {
         p.purge(PurgeConfig::default().queue());
         p.poll(Duration::ZERO);
         assert_eq!(p.in_flight_count(), 0);
+    }
+
+    #[test]
+    fn default_create_time_is_the_wall_clock() {
+        use std::sync::Mutex;
+        struct Capture(Mutex<Vec<Timestamp>>);
+        impl ClientContext for Capture {}
+        impl ProducerContext for Capture {
+            type DeliveryOpaque = ();
+            fn delivery(&self, r: &DeliveryResult<'_>, _: ()) {
+                let m = match r {
+                    Ok(m) | Err((_, m)) => m,
+                };
+                self.0.lock().unwrap().push(m.timestamp());
+            }
+        }
+        let p: BaseProducer<Capture> = ClientConfig::new()
+            .set("bootstrap.servers", "127.0.0.1:1")
+            .create_with_context(Capture(Mutex::new(Vec::new())))
+            .unwrap();
+        let before = current_time_millis();
+        for _ in 0..3 {
+            p.send(BaseRecord::<(), str>::to("t").payload("x"))
+                .map_err(|(e, _)| e)
+                .unwrap();
+            // Past the 1 s re-read of the system clock for the last record.
+            thread::sleep(Duration::from_millis(600));
+        }
+        let after = current_time_millis();
+        p.purge(PurgeConfig::default().queue());
+        p.poll(Duration::ZERO);
+        let got = std::mem::take(&mut *p.context().0.lock().unwrap());
+        assert_eq!(got.len(), 3);
+        let mut last = 0;
+        for t in got {
+            let Timestamp::CreateTime(ms) = t else {
+                panic!("{t:?}")
+            };
+            // Derived from the monotonic clock: within a few ms of the system clock.
+            assert!(
+                ms >= before - 5 && ms <= after + 5,
+                "{before} <= {ms} <= {after}"
+            );
+            assert!(ms >= last);
+            last = ms;
+        }
     }
 }
