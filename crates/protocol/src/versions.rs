@@ -12,8 +12,8 @@ use bytes::Bytes;
 use kafka_protocol::messages::{
     AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, ApiKey, ApiVersionsRequest,
     ApiVersionsResponse, EndTxnRequest, FindCoordinatorRequest, InitProducerIdRequest,
-    MetadataRequest, ProduceRequest, ResponseHeader, SaslAuthenticateRequest, SaslHandshakeRequest,
-    TxnOffsetCommitRequest,
+    ListOffsetsRequest, MetadataRequest, ProduceRequest, ResponseHeader, SaslAuthenticateRequest,
+    SaslHandshakeRequest, TxnOffsetCommitRequest,
 };
 use kafka_protocol::protocol::{Message, VersionRange};
 
@@ -56,11 +56,12 @@ const fn support<R: KafkaRequest>(min: i16, max: i16) -> ApiSupport {
 }
 
 /// Every API purekafka sends, with its version range.
-pub const SUPPORTED: [ApiSupport; 11] = [
+pub const SUPPORTED: [ApiSupport; 12] = [
     support::<ProduceRequest>(3, 12),
     support::<MetadataRequest>(4, 13),
     support::<ApiVersionsRequest>(0, 4),
     support::<InitProducerIdRequest>(0, 5),
+    support::<ListOffsetsRequest>(1, 10),
     support::<FindCoordinatorRequest>(1, 6),
     support::<AddPartitionsToTxnRequest>(0, 3),
     support::<AddOffsetsToTxnRequest>(0, 4),

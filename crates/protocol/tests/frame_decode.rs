@@ -14,6 +14,9 @@ use purekafka_protocol::kafka_protocol::messages::api_versions_response::{
     ApiVersion, FinalizedFeatureKey, SupportedFeatureKey,
 };
 use purekafka_protocol::kafka_protocol::messages::find_coordinator_response::Coordinator;
+use purekafka_protocol::kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
 use purekafka_protocol::kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
@@ -26,9 +29,9 @@ use purekafka_protocol::kafka_protocol::messages::txn_offset_commit_response::{
 };
 use purekafka_protocol::kafka_protocol::messages::{
     AddOffsetsToTxnResponse, AddPartitionsToTxnResponse, ApiKey, ApiVersionsResponse, BrokerId,
-    EndTxnResponse, FindCoordinatorResponse, InitProducerIdResponse, MetadataResponse,
-    ProduceResponse, ProducerId, SaslAuthenticateResponse, SaslHandshakeResponse, TopicName,
-    TransactionalId, TxnOffsetCommitResponse,
+    EndTxnResponse, FindCoordinatorResponse, InitProducerIdResponse, ListOffsetsResponse,
+    MetadataResponse, ProduceResponse, ProducerId, SaslAuthenticateResponse, SaslHandshakeResponse,
+    TopicName, TransactionalId, TxnOffsetCommitResponse,
 };
 use purekafka_protocol::kafka_protocol::protocol::{Encodable, StrBytes};
 use purekafka_protocol::versions::SUPPORTED;
@@ -272,6 +275,25 @@ fn init_producer_id() {
         m.throttle_time_ms = 1;
         m.producer_id = ProducerId(4000);
         m.producer_epoch = 7;
+        m
+    });
+}
+
+#[test]
+fn list_offsets() {
+    exercise(|v| {
+        let mut p = ListOffsetsPartitionResponse::default();
+        p.partition_index = 3;
+        p.error_code = 0;
+        p.timestamp = -1;
+        p.offset = 42;
+        p.leader_epoch = if v >= 4 { 5 } else { -1 };
+        let mut t = ListOffsetsTopicResponse::default();
+        t.name = topic("t");
+        t.partitions = vec![p.clone(), p];
+        let mut m = ListOffsetsResponse::default();
+        m.throttle_time_ms = if v >= 2 { 1 } else { 0 };
+        m.topics = vec![t];
         m
     });
 }

@@ -14,8 +14,7 @@
 //! `flush`, as with librdkafka.
 //!
 //! Not yet: transactions (the `Producer` transaction methods return
-//! `KafkaError::Transaction` with `NotImplemented`), `TopicPartitionList`, `Offset`,
-//! `Client::fetch_watermarks`.
+//! `KafkaError::Transaction` with `NotImplemented`), `TopicPartitionList`, `Offset`.
 //!
 //! Known deviations from rdkafka (all because purekafka has no C library and no `unsafe`):
 //! [`Message::payload_mut`] is a safe method; [`IntoOpaque`] is a marker trait without

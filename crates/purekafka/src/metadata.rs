@@ -10,9 +10,13 @@ use std::net::{TcpStream, ToSocketAddrs};
 use bytes::{Bytes, BytesMut};
 use purekafka_core::config::BrokerAddress;
 use purekafka_protocol::frame::{KafkaRequest, decode_response, encode_request};
+use purekafka_protocol::kafka_protocol::messages::list_offsets_request::{
+    ListOffsetsPartition, ListOffsetsTopic,
+};
 use purekafka_protocol::kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use purekafka_protocol::kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, MetadataRequest, MetadataResponse, TopicName,
+    ApiKey, ApiVersionsRequest, BrokerId, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest,
+    MetadataResponse, TopicName,
 };
 use purekafka_protocol::kafka_protocol::protocol::StrBytes;
 use purekafka_protocol::versions::{
@@ -204,12 +208,12 @@ impl Conn {
     }
 }
 
-fn fetch_from(
+/// A connection to `address` after the ApiVersions exchange.
+fn connect(
     address: &BrokerAddress,
     client_id: &str,
-    topic: Option<&str>,
     deadline: Deadline,
-) -> Result<Metadata, (RDKafkaErrorCode, String)> {
+) -> Result<(Conn, NegotiatedVersions), (RDKafkaErrorCode, String)> {
     let addr = (address.host.as_str(), address.port)
         .to_socket_addrs()
         .map_err(transport)?
@@ -243,9 +247,17 @@ fn fetch_from(
             .map_err(transport)?
             .1;
     }
-    let version = NegotiatedVersions::from_response(&versions)
-        .require(ApiKey::Metadata)
-        .map_err(transport)?;
+    Ok((conn, NegotiatedVersions::from_response(&versions)))
+}
+
+fn fetch_from(
+    address: &BrokerAddress,
+    client_id: &str,
+    topic: Option<&str>,
+    deadline: Deadline,
+) -> Result<MetadataResponse, (RDKafkaErrorCode, String)> {
+    let (mut conn, versions) = connect(address, client_id, deadline)?;
+    let version = versions.require(ApiKey::Metadata).map_err(transport)?;
     let topics = topic.map(|t| {
         vec![
             MetadataRequestTopic::default()
@@ -257,7 +269,43 @@ fn fetch_from(
         .with_allow_auto_topic_creation(false);
     let frame = conn.call(version, &request)?;
     let (_, response) = decode_response::<MetadataResponse>(frame, version).map_err(transport)?;
-    Ok(convert(address, response))
+    Ok(response)
+}
+
+/// Earliest (`-2`) or latest (`-1`) offset of one partition, from its leader.
+fn list_offset(
+    conn: &mut Conn,
+    version: i16,
+    topic: &str,
+    partition: i32,
+    which: i64,
+) -> Result<i64, (RDKafkaErrorCode, String)> {
+    let request = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_isolation_level(0)
+        .with_topics(vec![
+            ListOffsetsTopic::default()
+                .with_name(TopicName(StrBytes::from_string(topic.to_owned())))
+                .with_partitions(vec![
+                    ListOffsetsPartition::default()
+                        .with_partition_index(partition)
+                        .with_current_leader_epoch(-1)
+                        .with_timestamp(which),
+                ]),
+        ]);
+    let frame = conn.call(version, &request)?;
+    let (_, response) =
+        decode_response::<ListOffsetsResponse>(frame, version).map_err(transport)?;
+    let p = response
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter())
+        .find(|p| p.partition_index == partition)
+        .ok_or_else(|| transport("ListOffsets response without the partition"))?;
+    match code(p.error_code) {
+        Some(code) => Err((code, format!("ListOffsets for {topic} [{partition}]"))),
+        None => Ok(p.offset),
+    }
 }
 
 fn convert(address: &BrokerAddress, response: MetadataResponse) -> Metadata {
@@ -320,7 +368,7 @@ pub(crate) fn fetch(
     );
     for address in bootstrap {
         match fetch_from(address, client_id, topic, deadline) {
-            Ok(m) => return Ok(m),
+            Ok(m) => return Ok(convert(address, m)),
             Err(e) => {
                 tracing::debug!(
                     target: "rdkafka::client",
@@ -339,4 +387,64 @@ pub(crate) fn fetch(
         }
     }
     Err(KafkaError::MetadataFetch(last.0))
+}
+
+/// The cluster id from the first bootstrap server that answers (`None` on failure or from
+/// brokers too old to report one).
+pub(crate) fn fetch_cluster_id(
+    bootstrap: &[BrokerAddress],
+    client_id: &str,
+    deadline: Deadline,
+) -> Option<String> {
+    bootstrap.iter().find_map(|address| {
+        fetch_from(address, client_id, Some(""), deadline)
+            .ok()
+            .and_then(|m| m.cluster_id.map(|id| id.to_string()))
+    })
+}
+
+/// Low and high watermarks of one partition: metadata from the bootstrap servers, then
+/// ListOffsets (earliest and latest, read_uncommitted) to the partition's leader.
+pub(crate) fn fetch_watermarks(
+    bootstrap: &[BrokerAddress],
+    client_id: &str,
+    topic: &str,
+    partition: i32,
+    deadline: Deadline,
+) -> KafkaResult<(i64, i64)> {
+    let metadata = fetch(bootstrap, client_id, Some(topic), deadline)?;
+    let fail = KafkaError::MetadataFetch;
+    let t = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .ok_or_else(|| fail(RDKafkaErrorCode::UnknownTopic))?;
+    if let Some(e) = t.error() {
+        return Err(fail(e));
+    }
+    let p = t
+        .partitions()
+        .iter()
+        .find(|p| p.id() == partition)
+        .ok_or_else(|| fail(RDKafkaErrorCode::UnknownPartition))?;
+    let leader = metadata
+        .brokers()
+        .iter()
+        .find(|b| b.id() == p.leader())
+        .ok_or_else(|| fail(RDKafkaErrorCode::LeaderNotAvailable))?;
+    let address = BrokerAddress {
+        host: leader.host().to_owned(),
+        port: u16::try_from(leader.port()).map_err(|_| fail(RDKafkaErrorCode::Fail))?,
+    };
+    let query = || -> Result<(i64, i64), (RDKafkaErrorCode, String)> {
+        let (mut conn, versions) = connect(&address, client_id, deadline)?;
+        let version = versions.require(ApiKey::ListOffsets).map_err(transport)?;
+        let low = list_offset(&mut conn, version, topic, partition, -2)?;
+        let high = list_offset(&mut conn, version, topic, partition, -1)?;
+        Ok((low, high))
+    };
+    query().map_err(|(code, why)| {
+        tracing::debug!(target: "rdkafka::client", "watermarks of {topic} [{partition}]: {why}");
+        fail(code)
+    })
 }

@@ -179,6 +179,32 @@ const PRODUCE: Schema = Schema {
     flexible: 9,
 };
 
+// ListOffsets v1+ (flexible from 6), for `Client::fetch_watermarks`.
+const LIST_OFFSETS_PARTITION: Struct = Struct {
+    fields: &[
+        f(I32, 0, ALL),
+        f(I16, 0, ALL),
+        f(I64, 1, ALL),
+        f(I64, 1, ALL),
+        f(I32, 4, ALL),
+    ],
+    tagged: &[],
+};
+const LIST_OFFSETS_TOPIC: Struct = Struct {
+    fields: &[
+        f(Ty::Str, 0, ALL),
+        f(Ty::Structs(&LIST_OFFSETS_PARTITION), 0, ALL),
+    ],
+    tagged: &[],
+};
+const LIST_OFFSETS: Schema = Schema {
+    body: &Struct {
+        fields: &[f(I32, 2, ALL), f(Ty::Structs(&LIST_OFFSETS_TOPIC), 0, ALL)],
+        tagged: &[],
+    },
+    flexible: 6,
+};
+
 // InitProducerId (flexible from 2).
 const INIT_PRODUCER_ID: Schema = Schema {
     body: &Struct {
@@ -322,6 +348,7 @@ fn schema(api_key: ApiKey) -> Option<&'static Schema> {
         ApiKey::Metadata => &METADATA,
         ApiKey::Produce => &PRODUCE,
         ApiKey::InitProducerId => &INIT_PRODUCER_ID,
+        ApiKey::ListOffsets => &LIST_OFFSETS,
         ApiKey::FindCoordinator => &FIND_COORDINATOR,
         ApiKey::AddPartitionsToTxn => &ADD_PARTITIONS_TO_TXN,
         ApiKey::AddOffsetsToTxn => &ADD_OFFSETS_TO_TXN,

@@ -37,9 +37,10 @@ use kafka_protocol::messages::{
     AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, AddPartitionsToTxnRequest,
     AddPartitionsToTxnResponse, ApiKey, ApiVersionsRequest, ApiVersionsResponse, EndTxnRequest,
     EndTxnResponse, FindCoordinatorRequest, FindCoordinatorResponse, InitProducerIdRequest,
-    InitProducerIdResponse, MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse,
-    ResponseHeader, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
-    SaslHandshakeResponse, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
+    InitProducerIdResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest,
+    MetadataResponse, ProduceRequest, ProduceResponse, ResponseHeader, SaslAuthenticateRequest,
+    SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse, TxnOffsetCommitRequest,
+    TxnOffsetCommitResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message};
 
@@ -83,6 +84,7 @@ kafka_requests! {
     MetadataRequest => MetadataResponse, Metadata;
     ApiVersionsRequest => ApiVersionsResponse, ApiVersions;
     InitProducerIdRequest => InitProducerIdResponse, InitProducerId;
+    ListOffsetsRequest => ListOffsetsResponse, ListOffsets;
     FindCoordinatorRequest => FindCoordinatorResponse, FindCoordinator;
     AddPartitionsToTxnRequest => AddPartitionsToTxnResponse, AddPartitionsToTxn;
     AddOffsetsToTxnRequest => AddOffsetsToTxnResponse, AddOffsetsToTxn;

@@ -13,8 +13,7 @@ use crate::util::{Deadline, Timeout};
 /// The client behind a producer, as [`Producer::client`](crate::producer::Producer::client)
 /// returns it.
 ///
-/// rdkafka's `fetch_watermarks`, `fetch_cluster_id`, `fetch_group_list` and `native_ptr` are
-/// not implemented.
+/// rdkafka's `fetch_group_list` (a consumer-group API) and `native_ptr` are not implemented.
 pub struct Client<C: ClientContext = DefaultClientContext> {
     context: Arc<C>,
     bootstrap: Vec<BrokerAddress>,
@@ -40,6 +39,30 @@ impl<C: ClientContext> Client<C> {
     ) -> KafkaResult<Metadata> {
         let deadline: Deadline = timeout.into().into();
         crate::metadata::fetch(&self.bootstrap, &self.client_id, topic, deadline)
+    }
+
+    /// The low and high watermarks (earliest offset, and the offset the next record will
+    /// get) of a partition, asked from its leader. Fails with `KafkaError::MetadataFetch`.
+    pub fn fetch_watermarks<T: Into<Timeout>>(
+        &self,
+        topic: &str,
+        partition: i32,
+        timeout: T,
+    ) -> KafkaResult<(i64, i64)> {
+        let deadline: Deadline = timeout.into().into();
+        crate::metadata::fetch_watermarks(
+            &self.bootstrap,
+            &self.client_id,
+            topic,
+            partition,
+            deadline,
+        )
+    }
+
+    /// The cluster id, or `None` if no bootstrap server answered in time.
+    pub fn fetch_cluster_id<T: Into<Timeout>>(&self, timeout: T) -> Option<String> {
+        let deadline: Deadline = timeout.into().into();
+        crate::metadata::fetch_cluster_id(&self.bootstrap, &self.client_id, deadline)
     }
 
     /// The client's context.
