@@ -31,6 +31,7 @@
 //! come back as [`CodecError`].
 
 mod guard;
+pub mod produce;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
