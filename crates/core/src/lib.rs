@@ -5,9 +5,12 @@
 //! simulated cluster on virtual time) feeds it commands and inputs and polls its outputs, in
 //! the style of quinn-proto:
 //!
-//! - commands: `send`, `flush`, `purge`, `close`;
+//! - commands: `send`, `flush`, `purge`, `close`, and the transactional operations
+//!   (`init_transactions`, `begin_transaction`, `send_offsets_to_transaction`,
+//!   `commit_transaction`, `abort_transaction`);
 //! - inputs: `handle_connected`, `handle_disconnected`, `handle_response`, `handle_timeout`;
-//! - outputs: `poll_transmit`, `poll_conn_command`, `poll_timeout`, `poll_event`.
+//! - outputs: `poll_transmit`, `poll_conn_command`, `poll_timeout`, `poll_event`,
+//!   `poll_txn_result`.
 //!
 //! See [`engine`] for the engine's structure and invariants.
 //!
@@ -23,8 +26,8 @@ pub mod time;
 
 pub use config::{ConfigError, ProducerConfig};
 pub use engine::{
-    ConnCommand, ConnId, DeliveryReport, Engine, Event, Purge, Record, RecordView, SendError,
-    Transmit,
+    ConnCommand, ConnId, DeliveryReport, Engine, Event, GroupMetadata, Purge, Record, RecordView,
+    SendError, Transmit, TxnError, TxnOffset, TxnOp,
 };
 pub use error::{ErrorCode, PersistenceStatus};
 pub use rng::Rng;

@@ -13,8 +13,11 @@
 //! ([`purekafka_core::Engine`]); delivery callbacks run on the thread that calls `poll` or
 //! `flush`, as with librdkafka.
 //!
-//! Not yet: transactions (the `Producer` transaction methods return
-//! `KafkaError::Transaction` with `NotImplemented`), `TopicPartitionList`, `Offset`.
+//! Transactions ([`producer::Producer::init_transactions`] and the rest, KIP-890 transaction
+//! version 2 when the brokers support it) with [`TopicPartitionList`], [`Offset`] and
+//! [`consumer::ConsumerGroupMetadata`] for `send_offsets_to_transaction`.
+//!
+//! Not here (consumer-side): `Client::fetch_group_list`.
 //!
 //! Known deviations from rdkafka (all because purekafka has no C library and no `unsafe`):
 //! [`Message::payload_mut`] is a safe method; [`IntoOpaque`] is a marker trait without
@@ -62,18 +65,21 @@ pub use purekafka_protocol as protocol;
 
 pub mod client;
 pub mod config;
+pub mod consumer;
 mod driver;
 pub mod error;
 pub mod message;
 pub mod metadata;
 pub mod producer;
 pub mod statistics;
+pub mod topic_partition_list;
 pub mod util;
 
 pub use crate::client::ClientContext;
 pub use crate::config::ClientConfig;
 pub use crate::message::{Message, Timestamp};
 pub use crate::statistics::Statistics;
+pub use crate::topic_partition_list::{Offset, TopicPartitionList};
 pub use crate::util::IntoOpaque;
 
 #[cfg(test)]

@@ -113,11 +113,13 @@ impl RecordBuf {
     }
 }
 
-/// Batch-level fields for sealing; `idempotence` is `(producer id, epoch, base sequence)`.
+/// Batch-level fields for sealing; `idempotence` is `(producer id, epoch, base sequence)`;
+/// `transactional` sets the batch's transactional attribute bit.
 pub(crate) fn seal_options(
     compression: Compression,
     compression_level: i32,
     idempotence: Option<(i64, i16, i32)>,
+    transactional: bool,
 ) -> SealOptions {
     let (producer_id, producer_epoch, base_sequence) = idempotence.unwrap_or((-1, -1, -1));
     SealOptions {
@@ -126,7 +128,7 @@ pub(crate) fn seal_options(
         producer_id,
         producer_epoch,
         base_sequence,
-        transactional: false,
+        transactional,
     }
 }
 

@@ -22,6 +22,7 @@ use super::accumulator::Batch;
 use super::backoff::backoff;
 use super::stats::BrokerCounters;
 use super::timer::Timer;
+use super::transaction::TxnApis;
 use super::{ConnCommand, ConnId, Engine, Event, PartKey, Transmit, request};
 use crate::config::BrokerAddress;
 use crate::error::ErrorCode;
@@ -49,6 +50,31 @@ pub(crate) enum ReqKind<O> {
     },
     InitProducerId {
         version: i16,
+    },
+    /// `generation` identifies the lookup (a restarted lookup ignores older answers).
+    FindCoordinator {
+        version: i16,
+        key_type: i8,
+        generation: u64,
+    },
+    /// `generation` is the transaction generation: answers to an older one are outdated.
+    AddPartitionsToTxn {
+        version: i16,
+        generation: u64,
+        parts: Vec<PartKey>,
+    },
+    AddOffsetsToTxn {
+        version: i16,
+        generation: u64,
+    },
+    TxnOffsetCommit {
+        version: i16,
+        generation: u64,
+    },
+    EndTxn {
+        version: i16,
+        generation: u64,
+        commit: bool,
     },
     /// The request owns its batches until the response, loss or purge decides them.
     Produce {
@@ -81,6 +107,8 @@ pub(crate) struct Conn<O> {
     pub(crate) metadata_version: i16,
     /// InitProducerId version, if the broker speaks one we do.
     pub(crate) init_pid_version: Option<i16>,
+    /// The transaction APIs the broker speaks.
+    pub(crate) txn_apis: TxnApis,
     /// The request-timeout timer armed for this connection. One timer per connection,
     /// re-armed for the earliest deadline when it fires, keeps the heap O(connections).
     timeout_armed: Option<Instant>,
@@ -196,6 +224,7 @@ impl<O> Engine<O> {
             produce_version: 3,
             metadata_version: 4,
             init_pid_version: None,
+            txn_apis: TxnApis::default(),
             timeout_armed: None,
         });
         broker.reconnect_at = None;
@@ -341,6 +370,56 @@ impl<O> Engine<O> {
         match req.kind {
             ReqKind::ApiVersions { version } => self.on_api_versions(now, b, frame, version),
             ReqKind::InitProducerId { version } => self.on_init_producer_id(now, frame, version),
+            // A transaction response that doesn't decode closes the connection like any
+            // other (the handler has already scheduled the request's retry).
+            ReqKind::FindCoordinator {
+                version,
+                key_type,
+                generation,
+            } => {
+                if !self.on_find_coordinator(now, frame, version, key_type, generation) {
+                    self.protocol_error(now, b, "undecodable FindCoordinator response");
+                    return;
+                }
+            }
+            ReqKind::AddPartitionsToTxn {
+                version,
+                generation,
+                parts,
+            } => {
+                if !self.on_add_partitions(now, frame, version, generation, parts) {
+                    self.protocol_error(now, b, "undecodable AddPartitionsToTxn response");
+                    return;
+                }
+            }
+            ReqKind::AddOffsetsToTxn {
+                version,
+                generation,
+            } => {
+                if !self.on_add_offsets(now, frame, version, generation) {
+                    self.protocol_error(now, b, "undecodable AddOffsetsToTxn response");
+                    return;
+                }
+            }
+            ReqKind::TxnOffsetCommit {
+                version,
+                generation,
+            } => {
+                if !self.on_txn_offset_commit(now, frame, version, generation) {
+                    self.protocol_error(now, b, "undecodable TxnOffsetCommit response");
+                    return;
+                }
+            }
+            ReqKind::EndTxn {
+                version,
+                generation,
+                commit,
+            } => {
+                if !self.on_end_txn(now, frame, version, generation, commit) {
+                    self.protocol_error(now, b, "undecodable EndTxn response");
+                    return;
+                }
+            }
             ReqKind::Metadata { version } => {
                 if self
                     .metadata
@@ -436,6 +515,7 @@ impl<O> Engine<O> {
         c.produce_version = produce;
         c.metadata_version = metadata;
         c.init_pid_version = n.version(ApiKey::InitProducerId);
+        c.txn_apis = TxnApis::from_negotiated(&n);
         broker.reconnect_attempts = 0;
         self.all_down_reported = false;
         if !broker.active.is_empty() || broker.wants_send {
@@ -652,8 +732,10 @@ impl<O> Engine<O> {
                 }
                 ReqKind::InitProducerId { .. } => self.idem_request_lost(b),
                 ReqKind::ApiVersions { .. } => {}
+                kind => self.txn_request_lost(now, kind),
             }
         }
+        self.txn_conn_lost(now, b);
         self.brokers[b].counters.txerrs += failed_requests;
         // Frames not yet polled for this connection will never be written.
         let conn = c.id;

@@ -26,6 +26,13 @@
 //!   and was never retried, else it is fatal; INVALID_PRODUCER_EPOCH fails the batch and
 //!   bumps the epoch.
 //! - A fatal error fails every queued record with `Fatal` and every later `send`.
+//!   It is the one fatal path of the engine: it records the first code and reason for
+//!   [`Engine::fatal_error`](super::Engine::fatal_error) and moves a transactional producer to
+//!   its fatal state.
+//! - A transactional producer (module `transaction`) never bumps on its own: a gap makes the
+//!   transaction abortable, and the abort re-initialises the id with the coordinator
+//!   (InitProducerId with the current id and epoch); its InitProducerId goes to the
+//!   transaction coordinator, only during `init_transactions` and such a re-init.
 
 use bytes::Bytes;
 use kafka_protocol::messages::InitProducerIdResponse;
@@ -63,8 +70,8 @@ pub(crate) struct Idem {
     pub(crate) pid: i64,
     pub(crate) epoch: i16,
     pub(crate) phase: IdemPhase,
-    retry_at: Option<Instant>,
-    attempts: u32,
+    pub(crate) retry_at: Option<Instant>,
+    pub(crate) attempts: u32,
     /// Epoch bumps so far (for stats).
     pub(crate) bumps: u64,
 }
@@ -111,6 +118,11 @@ impl<O> Engine<O> {
 
     /// Sends InitProducerId when needed and possible.
     pub(crate) fn service_idempotence(&mut self, now: Instant) {
+        if self.txn.is_some() {
+            // The transactional producer asks its coordinator, and only when told to.
+            self.service_txn_pid(now);
+            return;
+        }
         let Some(idem) = self.idem.as_ref() else {
             return;
         };
@@ -167,8 +179,15 @@ impl<O> Engine<O> {
         };
         let timeout_ms =
             i32::try_from(self.cfg.transaction_timeout.as_millis()).unwrap_or(i32::MAX);
-        match request::init_producer_id(version, corr, &self.cfg.client_id, pid, epoch, timeout_ms)
-        {
+        match request::init_producer_id(
+            version,
+            corr,
+            &self.cfg.client_id,
+            None,
+            pid,
+            epoch,
+            timeout_ms,
+        ) {
             Ok(bytes) => {
                 if let Some(i) = self.idem.as_mut() {
                     i.phase = IdemPhase::Requesting { broker: b, corr };
@@ -201,6 +220,10 @@ impl<O> Engine<O> {
             }
         };
         let code = ErrorCode::from_broker(resp.error_code);
+        if code != ErrorCode::NoError && self.txn.is_some() {
+            self.txn_init_pid_failed(now, code);
+            return;
+        }
         if code != ErrorCode::NoError {
             let actions = default_error_actions(code);
             if actions.permanent {
@@ -258,6 +281,20 @@ impl<O> Engine<O> {
                 self.broker_wants_send(b);
             }
         }
+        if self.txn.is_some() {
+            self.txn_pid_assigned(now);
+        }
+    }
+
+    /// Asks for a producer id again after `delay`.
+    pub(crate) fn idem_retry_after(&mut self, now: Instant, delay: core::time::Duration) {
+        let Some(idem) = self.idem.as_mut() else {
+            return;
+        };
+        idem.attempts = idem.attempts.saturating_add(1);
+        idem.phase = IdemPhase::NeedPid;
+        idem.retry_at = Some(now + delay);
+        self.timers.arm(now + delay, Timer::IdemRetry);
     }
 
     fn idem_retry_later(&mut self, now: Instant) {
@@ -286,7 +323,14 @@ impl<O> Engine<O> {
     }
 
     /// A sequence gap was opened (or the broker lost our state): drain, then bump the epoch.
-    pub(crate) fn idem_bump(&mut self, reason: &str) {
+    /// A transactional producer can't bump on its own: the transaction fails abortably and
+    /// the bump happens when it is aborted (librdkafka's `WAIT_TXN_ABORT`).
+    pub(crate) fn idem_bump(&mut self, now: Instant, code: ErrorCode, reason: &str) {
+        if self.txn.is_some() {
+            let reason = format!("{reason}: {code}: the epoch must be bumped");
+            self.txn_abortable(now, code, &reason, true);
+            return;
+        }
         let Some(idem) = self.idem.as_mut() else {
             return;
         };
@@ -307,10 +351,19 @@ impl<O> Engine<O> {
             return;
         }
         idem.phase = IdemPhase::Fatal(code);
+        let what = if self.txn.is_some() {
+            "transactional"
+        } else {
+            "idempotent"
+        };
         self.events.push_back(Event::Error {
             code: ErrorCode::Fatal,
-            reason: format!("idempotent producer fatal error: {code}: {reason}"),
+            reason: format!("{what} producer fatal error: {code}: {reason}"),
         });
+        if self.fatal.is_none() {
+            self.fatal = Some((code, reason.to_owned()));
+        }
+        self.txn_on_fatal(code, reason);
         for t in 0..self.topics.len() {
             if !self.topics[t].pending_is_empty() {
                 self.fail_all_pending(now, super::TopicId(t as u32), ErrorCode::Fatal);

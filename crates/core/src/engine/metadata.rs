@@ -26,6 +26,7 @@ use super::broker::Broker;
 use super::delivery::{DeliveryReport, RawRecord, RecordMeta, TimestampType};
 use super::stats::PartitionCounters;
 use super::timer::Timer;
+use super::transaction::TxnPart;
 use super::{Engine, Event, PartKey, Record, TopicId};
 use crate::config::BrokerAddress;
 use crate::error::{ErrorCode, PersistenceStatus};
@@ -56,6 +57,8 @@ pub(crate) struct Partition<O> {
     /// Listed in its leader's `active` list.
     pub(crate) in_active: bool,
     pub(crate) counters: PartitionCounters,
+    /// Transactions: whether the partition is part of the current transaction.
+    pub(crate) txn: TxnPart,
 }
 
 impl<O> Partition<O> {
@@ -67,6 +70,7 @@ impl<O> Partition<O> {
             q: PartitionQueue::default(),
             in_active: false,
             counters: PartitionCounters::default(),
+            txn: TxnPart::No,
         }
     }
 }
@@ -229,6 +233,9 @@ impl<O> Engine<O> {
             self.timers.arm(at, Timer::Expiry(key));
         }
         self.ensure_active(key);
+        if self.txn.is_some() {
+            self.txn_note_partition(key);
+        }
         if ready {
             self.mark_ready(key);
         }
@@ -428,6 +435,7 @@ impl<O> Engine<O> {
         (partition, records, metas, accounted): (i32, RecordBuf, Vec<RecordMeta<O>>, usize),
         code: ErrorCode,
     ) {
+        self.txn_records_failed(metas.len());
         let report = DeliveryReport {
             topic: name.clone(),
             partition,

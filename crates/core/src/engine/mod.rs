@@ -90,7 +90,11 @@
 //!   retry reuses its sequence (the sealed bytes are kept) and an epoch bump can restamp
 //!   sealed batches in place. At most 5 batches per partition in flight would be a check next
 //!   to `in_flight` in the drain loop.
-//! - Transactions: a coordinator request path is one more `ReqKind`.
+//! - Transactions (module `transaction`, done): coordinator requests are `ReqKind`s on the
+//!   ordinary connections (a coordinator no partition lives on gets its own), matched to the
+//!   transaction generation; a partition's batches are gated by `Partition::txn` in the drain
+//!   loop; the idempotent producer's epoch bumps and fatal errors feed the transaction state
+//!   (abortable with bump; fatal), and the bump is done at abort by InitProducerId.
 //! - Throughput: timers live in a heap with lazy deletion (`poll_timeout` is O(1); the
 //!   heap holds O(partitions + connections + lingering batches) entries, never O(records)),
 //!   readiness is event-driven per broker, the drain loop visits only partitions with
@@ -106,6 +110,7 @@ mod request;
 mod sender;
 mod stats;
 mod timer;
+mod transaction;
 
 use std::collections::{HashMap, VecDeque};
 
@@ -118,6 +123,7 @@ pub use self::stats::{
     BrokerCounters, BrokerSnapshot, ClientCounters, EosSnapshot, PartitionCounters,
     PartitionSnapshot, StatsSnapshot, TopicSnapshot,
 };
+pub use self::transaction::{GroupMetadata, TxnError, TxnOffset, TxnOp};
 pub use crate::config::BrokerAddress;
 pub use crate::partitioner::CustomPartitioner;
 pub use purekafka_protocol::batch::RecordHeader;
@@ -130,6 +136,7 @@ use self::broker::{Broker, MetaState, Outgoing};
 use self::idempotence::Idem;
 use self::metadata::{Topic, TopicState};
 use self::timer::TimerHeap;
+use self::transaction::Txn;
 use crate::config::ProducerConfig;
 use crate::error::ErrorCode;
 use crate::rng::Rng;
@@ -267,6 +274,10 @@ pub struct Engine<O> {
     counters: ClientCounters,
     /// `enable.idempotence` state.
     idem: Option<Idem>,
+    /// `transactional.id` state.
+    txn: Option<Txn>,
+    /// The first fatal error and its reason (`Client::fatal_error`).
+    fatal: Option<(ErrorCode, String)>,
 }
 
 impl<O> core::fmt::Debug for Engine<O> {
@@ -296,7 +307,9 @@ impl<O> Engine<O> {
         } else {
             rng.below(brokers.len() as u32) as usize
         };
-        let config_idempotent = config.enable_idempotence;
+        // A transactional producer is idempotent (the config layer enforces it too).
+        let config_idempotent = config.enable_idempotence || config.transactional_id.is_some();
+        let txn = config.transactional_id.as_deref().map(Txn::new);
         let stats_due =
             (!config.statistics_interval.is_zero()).then(|| now + config.statistics_interval);
         let mut engine = Self {
@@ -326,6 +339,8 @@ impl<O> Engine<O> {
             custom_partitioner: None,
             counters: ClientCounters::default(),
             idem: config_idempotent.then(Idem::new),
+            txn,
+            fatal: None,
         };
         // Like librdkafka, learn the cluster (brokers only) right away.
         engine.metadata.wanted = true;
@@ -364,6 +379,13 @@ impl<O> Engine<O> {
         if self.idem_fatal_code().is_some() {
             return Err(SendError {
                 code: ErrorCode::Fatal,
+                opaque,
+            });
+        }
+        if self.txn_refuses_send() {
+            // librdkafka: records are accepted only between begin and commit/abort.
+            return Err(SendError {
+                code: ErrorCode::State,
                 opaque,
             });
         }
@@ -436,7 +458,11 @@ impl<O> Engine<O> {
         self.msg_bytes += accounted;
         if self.metadata.kick {
             self.drive(now);
-        } else if !self.send_queue.is_empty() && self.deferred_since.is_none() {
+        } else if (!self.send_queue.is_empty() || self.txn_register_due())
+            && self.deferred_since.is_none()
+        {
+            // AddPartitionsToTxn is deferred like produce requests: partitions that get
+            // records until the driver's next poll share one request.
             self.deferred_since = Some(now);
         }
         Ok(())
@@ -626,6 +652,7 @@ impl<O> Engine<O> {
         self.metadata.kick = false;
         self.deferred_since = None;
         self.service_metadata(now);
+        self.service_transactions(now);
         self.service_idempotence(now);
         let mut rounds = self.send_queue.len();
         while rounds > 0 {

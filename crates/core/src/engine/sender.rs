@@ -13,6 +13,7 @@ use super::delivery::{DeliveryReport, TimestampType};
 use super::idempotence::seq_add;
 use super::request::{self, ProducePart};
 use super::timer::Timer;
+use super::transaction::TxnPart;
 use super::{Engine, Event, PartKey};
 use crate::error::{
     ErrorCode, IdempotenceError, PersistenceStatus, ProduceErrorClass, ProduceErrorContext,
@@ -51,6 +52,8 @@ impl<O> Engine<O> {
             return false;
         }
         let idem = self.idem.as_ref().map(|i| (i.pid, i.epoch));
+        let transactional = self.txn.is_some();
+        let txn_gate = self.txn_drain_gate();
         let linger = self.cfg.linger;
         let flushing = self.flushing;
         let mut active = mem::take(&mut self.brokers[b].active);
@@ -75,6 +78,11 @@ impl<O> Engine<O> {
                 || (part.q.in_flight > 0 && part.q.in_flight_broker != Some(b))
                 || (idem.is_some() && part.q.in_flight >= part.q.idem_inflight_limit())
             {
+                continue;
+            }
+            // Transactions: a partition's batches wait until it is in the transaction
+            // (AddPartitionsToTxn answered, TV1) and while no commit/abort forbids sending.
+            if txn_gate.is_some_and(|may| !may || part.txn != TxnPart::Added) {
                 continue;
             }
             any_ready |= part.q.head_ready(now, linger, flushing);
@@ -106,7 +114,8 @@ impl<O> Engine<O> {
                 // Sequence numbers (idempotence) are stamped here, at drain time, in creation
                 // order; a retry keeps its sealed bytes and so its sequence.
                 let stamp = idem.map(|(pid, epoch)| (pid, epoch, part.q.producer_seq));
-                match batch.records.seal(&seal_options(compression, level, stamp)) {
+                let opts = seal_options(compression, level, stamp, transactional);
+                match batch.records.seal(&opts) {
                     Ok(bytes) => {
                         batch.sealed = Some(bytes);
                         if stamp.is_some() {
@@ -153,10 +162,13 @@ impl<O> Engine<O> {
         }
         // Group by topic for the request's topic_data.
         parts.sort_by_key(|(k, _)| k.topic);
+        let Some(negotiated) = self.brokers[b].conn.as_ref().map(|c| c.produce_version) else {
+            return false;
+        };
+        let version = self.txn_produce_version(negotiated);
         let Some(c) = self.brokers[b].conn.as_mut() else {
             return false;
         };
-        let version = c.produce_version;
         let corr = c.next_corr();
         let encoded = {
             let pp: Vec<ProducePart<'_>> = parts
@@ -173,6 +185,7 @@ impl<O> Engine<O> {
                 version,
                 corr,
                 &self.cfg.client_id,
+                self.txn.as_ref().map(|t| t.id()),
                 self.cfg.acks,
                 timeout_ms,
                 &pp,
@@ -198,6 +211,9 @@ impl<O> Engine<O> {
                 return false;
             }
         };
+        if transactional {
+            self.txn_produced();
+        }
         let broker = &mut self.brokers[b];
         broker.counters.produce_requests += 1;
         broker.counters.produce_batches += parts.len() as u64;
@@ -357,6 +373,14 @@ impl<O> Engine<O> {
             PersistenceStatus::NotPersisted
         };
         self.fail_batch(now, key, batch, report_code, action.status.max(floor));
+        if self.txn.is_some() && !action.is_retry() {
+            // librdkafka: any permanent produce failure leaves the transaction incomplete.
+            let reason = format!(
+                "ProduceRequest for {} [{}] failed: {report_code}: current transaction must be aborted",
+                self.topics[key.topic.0 as usize].name, key.partition
+            );
+            self.txn_abortable(now, report_code, &reason, false);
+        }
     }
 
     /// The idempotent producer's own errors (see the `idempotence` module).
@@ -370,6 +394,10 @@ impl<O> Engine<O> {
     ) {
         // Behind a known gap (a bump is pending) nothing is at the head of the line yet.
         let head = self.is_head_of_line(key, batch.seq) && !self.idem_bump_pending();
+        if self.txn.is_some() {
+            self.txn_idempotence_error(now, key, batch, kind, code, head);
+            return;
+        }
         match kind {
             IdempotenceError::DuplicateSequence => {
                 self.deliver_batch(now, key, batch, -1, -1, PersistenceStatus::Persisted);
@@ -380,13 +408,13 @@ impl<O> Engine<O> {
             // the gapless guarantee librdkafka drains and bumps the epoch; this attempt was
             // rejected, so resending it under the new epoch can't duplicate it.
             IdempotenceError::OutOfOrderSequence if !self.cfg.enable_gapless_guarantee => {
-                self.idem_bump("out of order sequence at the head of the line");
+                self.idem_bump(now, code, "out of order sequence at the head of the line");
                 let mut batch = batch;
                 batch.sealed = None;
                 self.retry_batch(now, key, batch);
             }
             IdempotenceError::UnknownProducerId if head && batch.attempts == 1 => {
-                self.idem_bump("unknown producer id");
+                self.idem_bump(now, code, "unknown producer id");
                 // Re-stamped with the new epoch when drained again.
                 let mut batch = batch;
                 batch.sealed = None;
@@ -394,7 +422,7 @@ impl<O> Engine<O> {
             }
             IdempotenceError::InvalidProducerEpoch => {
                 self.fail_batch(now, key, batch, code, PersistenceStatus::NotPersisted);
-                self.idem_bump("invalid producer epoch");
+                self.idem_bump(now, code, "invalid producer epoch");
             }
             IdempotenceError::OutOfOrderSequence | IdempotenceError::UnknownProducerId => {
                 let status = if batch.possibly_persisted {
@@ -408,8 +436,71 @@ impl<O> Engine<O> {
         }
     }
 
+    /// The idempotence errors of a transactional producer: every sequence problem fails the
+    /// transaction abortably with an epoch bump on abort (KIP-360), as librdkafka and the
+    /// Java client do; see the `transaction` module doc for INVALID_PRODUCER_EPOCH.
+    fn txn_idempotence_error(
+        &mut self,
+        now: Instant,
+        key: PartKey,
+        batch: Batch<O>,
+        kind: IdempotenceError,
+        code: ErrorCode,
+        head: bool,
+    ) {
+        let status = if batch.possibly_persisted {
+            PersistenceStatus::PossiblyPersisted
+        } else {
+            PersistenceStatus::NotPersisted
+        };
+        let name = format!(
+            "{} [{}]",
+            self.topics[key.topic.0 as usize].name, key.partition
+        );
+        match kind {
+            IdempotenceError::DuplicateSequence => {
+                self.deliver_batch(now, key, batch, -1, -1, PersistenceStatus::Persisted);
+            }
+            // An earlier batch's failure caused this one: it is resent (or purged by the
+            // abort that the earlier failure requires).
+            IdempotenceError::OutOfOrderSequence if !head => self.retry_batch(now, key, batch),
+            IdempotenceError::InvalidProducerEpoch if !self.txn_is_tv2() => {
+                self.fail_batch(now, key, batch, code, PersistenceStatus::NotPersisted);
+                let reason = format!(
+                    "ProduceRequest for {name} failed: {code}: transactional producer fenced by newer producer instance"
+                );
+                self.txn_fatal(now, ErrorCode::Fenced, &reason);
+            }
+            IdempotenceError::InvalidProducerEpoch
+            | IdempotenceError::OutOfOrderSequence
+            | IdempotenceError::UnknownProducerId => {
+                self.fail_batch(
+                    now,
+                    key,
+                    batch,
+                    code,
+                    status.min(PersistenceStatus::PossiblyPersisted),
+                );
+                let reason = format!(
+                    "ProduceRequest for {name} failed: {code}: current transaction must be aborted"
+                );
+                self.txn_abortable(now, code, &reason, true);
+            }
+        }
+    }
+
     /// Puts a failed batch back at its position, behind a backoff.
     fn retry_batch(&mut self, now: Instant, key: PartKey, batch: Batch<O>) {
+        if self.txn_blocks_retry() {
+            // The transaction must be aborted: nothing more of it is sent.
+            let status = if batch.possibly_persisted {
+                PersistenceStatus::PossiblyPersisted
+            } else {
+                PersistenceStatus::NotPersisted
+            };
+            self.fail_batch(now, key, batch, ErrorCode::PurgeQueue, status);
+            return;
+        }
         let attempt = batch.attempts.saturating_sub(1);
         let delay = backoff(
             self.cfg.retry_backoff,
@@ -452,9 +543,10 @@ impl<O> Engine<O> {
         status: PersistenceStatus,
     ) {
         self.part_mut(key).counters.failed_batches += 1;
+        self.txn_records_failed(batch.record_count());
         if self.idem.is_some() && batch.sealed.is_some() && code != ErrorCode::Fatal {
             // A stamped batch that leaves unwritten opens a sequence gap.
-            self.idem_bump(code.name());
+            self.idem_bump(now, code, code.name());
         }
         self.emit_report(now, key, batch, Some(code), status, -1, -1);
     }
@@ -471,6 +563,9 @@ impl<O> Engine<O> {
     ) {
         let n = batch.record_count() as u64;
         let bytes = batch.accounted_bytes as u64;
+        if self.txn.is_some() {
+            self.txn_batch_acked();
+        }
         let part = self.part_mut(key);
         part.q.idem_acked = true;
         part.counters.txmsgs += n;
@@ -573,6 +668,8 @@ impl<O> Engine<O> {
                 Timer::Reconnect(b) => self.on_reconnect_due(b),
                 Timer::Throttle(b) => self.on_throttle_end(now, b),
                 Timer::IdemRetry => self.on_idem_retry(now),
+                // Nothing to do here: the `drive` after every timeout sends what is due.
+                Timer::Txn => {}
             }
         }
     }

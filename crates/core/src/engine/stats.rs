@@ -124,6 +124,10 @@ pub struct EosSnapshot {
     pub producer_epoch: i16,
     /// Epoch bumps so far (`epoch_cnt`).
     pub epoch_cnt: u64,
+    /// `txn_state`: librdkafka's transaction state name (`Init` when not transactional).
+    pub txn_state: &'static str,
+    /// `txn_may_enq`: whether `send` accepts records (inside a transaction).
+    pub txn_may_enq: bool,
 }
 
 /// A point-in-time copy of the engine's counters.
@@ -198,11 +202,16 @@ impl<O> super::Engine<O> {
             counters: self.counters,
             brokers,
             topics,
-            eos: self.idem.as_ref().map(|i| EosSnapshot {
-                idemp_state: i.state_name(),
-                producer_id: i.pid,
-                producer_epoch: i.epoch,
-                epoch_cnt: i.bumps,
+            eos: self.idem.as_ref().map(|i| {
+                let (txn_state, txn_may_enq) = self.txn_stats();
+                EosSnapshot {
+                    idemp_state: i.state_name(),
+                    producer_id: i.pid,
+                    producer_epoch: i.epoch,
+                    epoch_cnt: i.bumps,
+                    txn_state,
+                    txn_may_enq,
+                }
             }),
         }
     }

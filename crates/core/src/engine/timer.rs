@@ -34,6 +34,8 @@ pub(crate) enum Timer {
     Throttle(usize),
     /// The InitProducerId retry backoff ends.
     IdemRetry,
+    /// A transaction request's retry backoff ends (the handler re-drives the engine).
+    Txn,
 }
 
 #[derive(Debug)]

@@ -11,17 +11,27 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::add_partitions_to_txn_response::{
+    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
+};
+use kafka_protocol::messages::api_versions_response::{ApiVersion, FinalizedFeatureKey};
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use kafka_protocol::messages::produce_response::{
     LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
 };
+use kafka_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, InitProducerIdRequest,
-    InitProducerIdResponse, MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse,
-    ProducerId, ResponseHeader, TopicName,
+    AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, AddPartitionsToTxnRequest,
+    AddPartitionsToTxnResponse, ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId,
+    EndTxnRequest, EndTxnResponse, FindCoordinatorRequest, FindCoordinatorResponse,
+    InitProducerIdRequest, InitProducerIdResponse, MetadataRequest, MetadataResponse,
+    ProduceRequest, ProduceResponse, ProducerId, ResponseHeader, TopicName, TxnOffsetCommitRequest,
+    TxnOffsetCommitResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes, decode_request_header_from_buffer};
 use purekafka_core::config::BrokerAddress;
@@ -40,6 +50,8 @@ pub struct ProducedPart {
     pub producer_id: i64,
     pub producer_epoch: i16,
     pub base_sequence: i32,
+    /// The batch's transactional attribute bit.
+    pub transactional: bool,
 }
 
 /// One ProduceRequest the fake broker saw.
@@ -52,6 +64,57 @@ pub struct ProduceLog {
     pub acks: i16,
     pub timeout_ms: i32,
     pub parts: Vec<ProducedPart>,
+    pub transactional_id: Option<String>,
+}
+
+/// A transaction API request the fake coordinator saw.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TxnReq {
+    FindCoordinator {
+        version: i16,
+        key_type: i8,
+        key: String,
+    },
+    InitProducerId {
+        version: i16,
+        transactional_id: String,
+        pid: i64,
+        epoch: i16,
+        timeout_ms: i32,
+    },
+    AddPartitions {
+        version: i16,
+        pid: i64,
+        epoch: i16,
+        parts: Vec<(String, i32)>,
+    },
+    AddOffsets {
+        version: i16,
+        group: String,
+    },
+    TxnOffsetCommit {
+        version: i16,
+        group: String,
+        generation: i32,
+        offsets: Vec<(String, i32, i64)>,
+    },
+    EndTxn {
+        version: i16,
+        pid: i64,
+        epoch: i16,
+        commit: bool,
+    },
+}
+
+/// The fake transaction coordinator's state (one transactional id).
+#[derive(Debug, Default)]
+pub struct FakeTxn {
+    pub pid: i64,
+    pub epoch: i16,
+    pub ongoing: bool,
+    pub partitions: HashSet<(String, i32)>,
+    /// Finished transactions: (committed, partitions).
+    pub ended: Vec<(bool, Vec<(String, i32)>)>,
 }
 
 /// A single-node fake cluster (node 1 at b1:9092).
@@ -90,6 +153,16 @@ pub struct Cluster {
     pub metadata_leaders: HashMap<(String, i32), (i32, i32)>,
     /// Send KIP-951 `current_leader` and `node_endpoints` with NOT_LEADER answers.
     pub kip951: bool,
+    /// The finalized `transaction.version` feature level reported in ApiVersions.
+    pub transaction_version: i16,
+    /// The transaction coordinator's node (default 1).
+    pub coordinator: Option<i32>,
+    /// Errors for the next transaction API requests, per api key, front first.
+    pub txn_errors: HashMap<i16, VecDeque<i16>>,
+    /// Api keys whose responses are withheld (into `held`).
+    pub hold_apis: HashSet<i16>,
+    pub txn_log: Vec<TxnReq>,
+    pub txn: FakeTxn,
 }
 
 impl Cluster {
@@ -171,15 +244,27 @@ impl Cluster {
                         .with_min_version(min)
                         .with_max_version(max)
                 };
-                ApiVersionsResponse::default()
-                    .with_api_keys(vec![
-                        api(ApiKey::Produce, 0, 12),
-                        api(ApiKey::Metadata, 0, 12),
-                        api(ApiKey::ApiVersions, 0, max_av),
-                        api(ApiKey::InitProducerId, 0, 5),
-                    ])
-                    .encode(&mut out, v)
-                    .unwrap();
+                let mut resp = ApiVersionsResponse::default().with_api_keys(vec![
+                    api(ApiKey::Produce, 0, 12),
+                    api(ApiKey::Metadata, 0, 12),
+                    api(ApiKey::ApiVersions, 0, max_av),
+                    api(ApiKey::InitProducerId, 0, 5),
+                    api(ApiKey::FindCoordinator, 0, 6),
+                    api(ApiKey::AddPartitionsToTxn, 0, 5),
+                    api(ApiKey::AddOffsetsToTxn, 0, 4),
+                    api(ApiKey::EndTxn, 0, 5),
+                    api(ApiKey::TxnOffsetCommit, 0, 5),
+                ]);
+                if self.transaction_version > 0 && v >= 3 {
+                    resp.finalized_features = vec![
+                        FinalizedFeatureKey::default()
+                            .with_name(StrBytes::from_static_str("transaction.version"))
+                            .with_min_version_level(self.transaction_version)
+                            .with_max_version_level(self.transaction_version),
+                    ];
+                    resp.finalized_features_epoch = 1;
+                }
+                resp.encode(&mut out, v).unwrap();
             }
             ApiKey::Metadata => {
                 self.metadata_requests += 1;
@@ -243,6 +328,7 @@ impl Cluster {
                     acks: req.acks,
                     timeout_ms: req.timeout_ms,
                     parts: Vec::new(),
+                    transactional_id: req.transactional_id.as_ref().map(|t| t.0.to_string()),
                 };
                 let injected = self.produce_errors.pop_front().unwrap_or(0);
                 let mut responses = Vec::new();
@@ -261,12 +347,24 @@ impl Cluster {
                             producer_id: (&records[43..51]).get_i64(),
                             producer_epoch: (&records[51..53]).get_i16(),
                             base_sequence: (&records[53..57]).get_i32(),
+                            transactional: (&records[21..23]).get_i16() & 0x10 != 0,
                         });
-                        let err = if injected == 0 && self.leader(&name, p.index).0 != node {
+                        let transactional = (&records[21..23]).get_i16() & 0x10 != 0;
+                        let mut err = if injected == 0 && self.leader(&name, p.index).0 != node {
                             6 // NOT_LEADER_OR_FOLLOWER
                         } else {
                             injected
                         };
+                        if err == 0 && transactional {
+                            let key = (name.clone(), p.index);
+                            if v >= 12 && self.transaction_version >= 2 {
+                                // KIP-890: Produce v12 adds the partition implicitly.
+                                self.txn.ongoing = true;
+                                self.txn.partitions.insert(key);
+                            } else if !self.txn.partitions.contains(&key) {
+                                err = 48; // INVALID_TXN_STATE: not added
+                            }
+                        }
                         let actual_leader = self.leader(&name, p.index);
                         let off = self.offsets.entry((name.clone(), p.index)).or_insert(0);
                         let mut pr = PartitionProduceResponse::default()
@@ -320,6 +418,223 @@ impl Cluster {
                     return None;
                 }
             }
+            ApiKey::InitProducerId if self.txn_error(ApiKey::InitProducerId).is_some() => {
+                let req = InitProducerIdRequest::decode(&mut buf, v).unwrap();
+                let err = self
+                    .txn_errors
+                    .get_mut(&(ApiKey::InitProducerId as i16))
+                    .unwrap()
+                    .pop_front()
+                    .unwrap();
+                self.txn_log.push(TxnReq::InitProducerId {
+                    version: v,
+                    transactional_id: req
+                        .transactional_id
+                        .map(|t| t.0.to_string())
+                        .unwrap_or_default(),
+                    pid: req.producer_id.0,
+                    epoch: req.producer_epoch,
+                    timeout_ms: req.transaction_timeout_ms,
+                });
+                InitProducerIdResponse::default()
+                    .with_error_code(err)
+                    .with_producer_id(ProducerId(-1))
+                    .with_producer_epoch(-1)
+                    .encode(&mut out, v)
+                    .unwrap();
+            }
+            ApiKey::InitProducerId if self.peek_transactional(&buf, v) => {
+                let req = InitProducerIdRequest::decode(&mut buf, v).unwrap();
+                self.txn_log.push(TxnReq::InitProducerId {
+                    version: v,
+                    transactional_id: req.transactional_id.unwrap().0.to_string(),
+                    pid: req.producer_id.0,
+                    epoch: req.producer_epoch,
+                    timeout_ms: req.transaction_timeout_ms,
+                });
+                if self.txn.ongoing {
+                    // An open transaction of an older epoch is aborted.
+                    self.end_txn(false);
+                }
+                if self.txn.pid == 0 {
+                    self.txn.pid = 2000;
+                } else {
+                    self.txn.epoch += 1;
+                }
+                InitProducerIdResponse::default()
+                    .with_producer_id(ProducerId(self.txn.pid))
+                    .with_producer_epoch(self.txn.epoch)
+                    .encode(&mut out, v)
+                    .unwrap();
+            }
+            ApiKey::FindCoordinator => {
+                let req = FindCoordinatorRequest::decode(&mut buf, v).unwrap();
+                let key = if v >= 4 {
+                    req.coordinator_keys[0].to_string()
+                } else {
+                    req.key.to_string()
+                };
+                self.txn_log.push(TxnReq::FindCoordinator {
+                    version: v,
+                    key_type: req.key_type,
+                    key: key.clone(),
+                });
+                let err = self.txn_error(ApiKey::FindCoordinator).unwrap_or(0);
+                let coord = self.coordinator.unwrap_or(1);
+                let (id, host, port) = self
+                    .node_list()
+                    .into_iter()
+                    .find(|(id, _, _)| *id == coord)
+                    .unwrap();
+                let mut resp = FindCoordinatorResponse::default();
+                if v >= 4 {
+                    resp.coordinators = vec![
+                        Coordinator::default()
+                            .with_key(StrBytes::from_string(key))
+                            .with_error_code(err)
+                            .with_node_id(BrokerId(if err == 0 { id } else { -1 }))
+                            .with_host(StrBytes::from_string(host))
+                            .with_port(i32::from(port)),
+                    ];
+                } else {
+                    resp = resp
+                        .with_error_code(err)
+                        .with_node_id(BrokerId(if err == 0 { id } else { -1 }))
+                        .with_host(StrBytes::from_string(host))
+                        .with_port(i32::from(port));
+                }
+                resp.encode(&mut out, v).unwrap();
+            }
+            ApiKey::AddPartitionsToTxn => {
+                let req = AddPartitionsToTxnRequest::decode(&mut buf, v).unwrap();
+                let parts: Vec<(String, i32)> = req
+                    .v3_and_below_topics
+                    .iter()
+                    .flat_map(|t| t.partitions.iter().map(|&p| (t.name.0.to_string(), p)))
+                    .collect();
+                self.txn_log.push(TxnReq::AddPartitions {
+                    version: v,
+                    pid: req.v3_and_below_producer_id.0,
+                    epoch: req.v3_and_below_producer_epoch,
+                    parts: parts.clone(),
+                });
+                let err = self.txn_error(ApiKey::AddPartitionsToTxn).unwrap_or(0);
+                if err == 0 {
+                    self.txn.ongoing = true;
+                    self.txn.partitions.extend(parts.iter().cloned());
+                }
+                let topics = req
+                    .v3_and_below_topics
+                    .iter()
+                    .map(|t| {
+                        AddPartitionsToTxnTopicResult::default()
+                            .with_name(t.name.clone())
+                            .with_results_by_partition(
+                                t.partitions
+                                    .iter()
+                                    .map(|&p| {
+                                        AddPartitionsToTxnPartitionResult::default()
+                                            .with_partition_index(p)
+                                            .with_partition_error_code(err)
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .collect();
+                AddPartitionsToTxnResponse::default()
+                    .with_results_by_topic_v3_and_below(topics)
+                    .encode(&mut out, v)
+                    .unwrap();
+            }
+            ApiKey::AddOffsetsToTxn => {
+                let req = AddOffsetsToTxnRequest::decode(&mut buf, v).unwrap();
+                self.txn_log.push(TxnReq::AddOffsets {
+                    version: v,
+                    group: req.group_id.0.to_string(),
+                });
+                let err = self.txn_error(ApiKey::AddOffsetsToTxn).unwrap_or(0);
+                if err == 0 {
+                    self.txn.ongoing = true;
+                }
+                AddOffsetsToTxnResponse::default()
+                    .with_error_code(err)
+                    .encode(&mut out, v)
+                    .unwrap();
+            }
+            ApiKey::TxnOffsetCommit => {
+                let req = TxnOffsetCommitRequest::decode(&mut buf, v).unwrap();
+                let offsets: Vec<(String, i32, i64)> = req
+                    .topics
+                    .iter()
+                    .flat_map(|t| {
+                        t.partitions
+                            .iter()
+                            .map(|p| (t.name.0.to_string(), p.partition_index, p.committed_offset))
+                    })
+                    .collect();
+                self.txn_log.push(TxnReq::TxnOffsetCommit {
+                    version: v,
+                    group: req.group_id.0.to_string(),
+                    generation: req.generation_id,
+                    offsets,
+                });
+                let err = self.txn_error(ApiKey::TxnOffsetCommit).unwrap_or(0);
+                if err == 0 && v >= 5 {
+                    self.txn.ongoing = true;
+                }
+                let topics = req
+                    .topics
+                    .iter()
+                    .map(|t| {
+                        TxnOffsetCommitResponseTopic::default()
+                            .with_name(t.name.clone())
+                            .with_partitions(
+                                t.partitions
+                                    .iter()
+                                    .map(|p| {
+                                        TxnOffsetCommitResponsePartition::default()
+                                            .with_partition_index(p.partition_index)
+                                            .with_error_code(err)
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .collect();
+                TxnOffsetCommitResponse::default()
+                    .with_topics(topics)
+                    .encode(&mut out, v)
+                    .unwrap();
+            }
+            ApiKey::EndTxn => {
+                let req = EndTxnRequest::decode(&mut buf, v).unwrap();
+                self.txn_log.push(TxnReq::EndTxn {
+                    version: v,
+                    pid: req.producer_id.0,
+                    epoch: req.producer_epoch,
+                    commit: req.committed,
+                });
+                let mut err = self.txn_error(ApiKey::EndTxn).unwrap_or(0);
+                if err == 0 && !self.txn.ongoing {
+                    // As the broker: a repeat of the last result is fine, anything else (or
+                    // no transaction at all) is INVALID_TXN_STATE.
+                    let last = self.txn.ended.last().map(|e| e.0);
+                    if last != Some(req.committed) {
+                        err = 48;
+                    }
+                }
+                let mut resp = EndTxnResponse::default().with_error_code(err);
+                if err == 0 {
+                    self.end_txn(req.committed);
+                    if v >= 5 {
+                        // KIP-890: every EndTxn bumps the epoch.
+                        self.txn.epoch += 1;
+                        resp = resp
+                            .with_producer_id(ProducerId(self.txn.pid))
+                            .with_producer_epoch(self.txn.epoch);
+                    }
+                }
+                resp.encode(&mut out, v).unwrap();
+            }
             ApiKey::InitProducerId => {
                 let req = InitProducerIdRequest::decode(&mut buf, v).unwrap();
                 assert!(req.transactional_id.is_none());
@@ -339,7 +654,40 @@ impl Cluster {
             other => panic!("unexpected request {other:?}"),
         }
         assert!(!buf.has_remaining(), "request not fully decoded");
+        if self.hold_apis.contains(&(key as i16)) {
+            self.held.push((conn, out.freeze()));
+            return None;
+        }
         Some(out.freeze())
+    }
+
+    /// The next injected error for `api`, if any.
+    fn txn_error(&mut self, api: ApiKey) -> Option<i16> {
+        let q = self.txn_errors.get_mut(&(api as i16))?;
+        if q.is_empty() {
+            return None;
+        }
+        if api == ApiKey::InitProducerId {
+            // Popped by the handler itself (the guard only peeks).
+            return q.front().copied();
+        }
+        q.pop_front()
+    }
+
+    fn peek_transactional(&self, buf: &Bytes, v: i16) -> bool {
+        let mut b = buf.clone();
+        InitProducerIdRequest::decode(&mut b, v)
+            .map(|r| r.transactional_id.is_some())
+            .unwrap_or(false)
+    }
+
+    fn end_txn(&mut self, commit: bool) {
+        let mut parts: Vec<_> = self.txn.partitions.drain().collect();
+        parts.sort();
+        if self.txn.ongoing {
+            self.txn.ended.push((commit, parts));
+        }
+        self.txn.ongoing = false;
     }
 }
 

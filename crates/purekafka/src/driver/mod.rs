@@ -19,13 +19,14 @@ use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use bytes::Bytes;
 use purekafka_core::config::{BrokerAddress, BrokerAddressFamily};
-use purekafka_core::{ConnCommand, ConnId, Engine, Event, Instant, ProducerConfig};
+use purekafka_core::engine::{TxnError, TxnOp};
+use purekafka_core::{ConnCommand, ConnId, Engine, ErrorCode, Event, Instant, ProducerConfig};
 use tokio::sync::{Notify, mpsc};
 
 use crate::config::RDKafkaLogLevel;
@@ -105,12 +106,25 @@ pub(crate) struct State<O> {
     conns: HashMap<ConnId, ConnEntry>,
     /// Threads inside `flush` (the engine ignores linger while any waits).
     pub(crate) flushers: usize,
+    /// Finished transactional operations not yet taken by the thread waiting for them.
+    txn_results: Vec<(TxnOp, Result<(), TxnError>)>,
 }
 
 impl<O> State<O> {
     /// Whether no event waits to be served.
     pub(crate) fn events_is_empty(&self) -> bool {
         self.events.is_empty()
+    }
+
+    /// Whether `op` finished and its result waits to be taken.
+    pub(crate) fn has_txn_result(&self, op: TxnOp) -> bool {
+        self.txn_results.iter().any(|(o, _)| *o == op)
+    }
+
+    /// Takes the result of `op`, if it finished.
+    pub(crate) fn take_txn_result(&mut self, op: TxnOp) -> Option<Result<(), TxnError>> {
+        let i = self.txn_results.iter().position(|(o, _)| *o == op)?;
+        Some(self.txn_results.swap_remove(i).1)
     }
 
     /// librdkafka's `rd_kafka_outq_len`: records queued, in flight, or with an unserved report.
@@ -142,6 +156,8 @@ pub(crate) struct Shared<O> {
     /// The monotonic instant (ns) at which `wall_offset_us` was last taken.
     wall_synced_ns: AtomicU64,
     spawn: mpsc::UnboundedSender<SpawnConn>,
+    /// The first fatal error (idempotence or transactions), for `Client::fatal_error`.
+    pub(crate) fatal: Arc<OnceLock<(ErrorCode, String)>>,
     logger: Option<Logger>,
     /// The most verbose level passed to `logger` (syslog numbering, like `log_level`).
     log_level: i32,
@@ -249,6 +265,17 @@ impl<O> Shared<O> {
             }
         }
         let mut new_events = false;
+        while let Some((op, result)) = st.engine.poll_txn_result() {
+            st.txn_results.retain(|(o, _)| *o != op);
+            st.txn_results.push((op, result));
+            // The waiting thread may not be counted in `cv_waiters` when inline.
+            self.notify_all_pollers();
+        }
+        if self.fatal.get().is_none() {
+            if let Some((code, reason)) = st.engine.fatal_error() {
+                let _ = self.fatal.set((code, reason.to_owned()));
+            }
+        }
         while let Some(ev) = st.engine.poll_event() {
             if let Event::Delivery(r) = &ev {
                 st.unserved_records += r.len();
@@ -379,6 +406,7 @@ impl<O: Send + 'static> Driver<O> {
                 unserved_records: 0,
                 conns: HashMap::new(),
                 flushers: 0,
+                txn_results: Vec::new(),
             }),
             events_cv: Condvar::new(),
             cv_waiters: AtomicUsize::new(0),
@@ -393,6 +421,7 @@ impl<O: Send + 'static> Driver<O> {
             wall_offset_us: AtomicI64::new(system_time_us()),
             wall_synced_ns: AtomicU64::new(0),
             spawn,
+            fatal: Arc::new(OnceLock::new()),
             logger,
             // The stricter of the client's log level and the `log_level` property.
             log_level: (log_level as i32).min(config_log_level),

@@ -14,13 +14,15 @@ use purekafka_core::{Event, ProducerConfig, Record};
 
 use crate::client::Client;
 use crate::config::{ClientConfig, FromClientConfig, FromClientConfigAndContext};
+use crate::consumer::ConsumerGroupMetadata;
 use crate::driver::{Driver, InlineDispatch, Shared, State, StatsMeta};
-use crate::error::{KafkaError, KafkaResult, RDKafkaConfRes, RDKafkaError, RDKafkaErrorCode};
+use crate::error::{KafkaError, KafkaResult, RDKafkaConfRes, RDKafkaErrorCode};
 use crate::message::{BorrowedMessage, Header, Headers, OwnedHeaders, Timestamp, ToBytes};
 use crate::producer::{
     DefaultProducerContext, NoCustomPartitioner, Partitioner, Producer, ProducerContext,
     PurgeConfig,
 };
+use crate::topic_partition_list::TopicPartitionList;
 use crate::util::{Deadline, IntoOpaque, Timeout};
 
 pub use crate::message::DeliveryResult;
@@ -333,7 +335,12 @@ where
         .map_err(|e| KafkaError::ClientCreation(e.to_string()))?;
         tracing::debug!(target: "rdkafka::producer", "producer created");
         Ok(Self {
-            client: Client::new(context, bootstrap, client_id),
+            client: Client::new(
+                context,
+                bootstrap,
+                client_id,
+                Arc::clone(&driver.shared().fatal),
+            ),
             driver,
             stats,
             inline,
@@ -347,7 +354,7 @@ where
     Part: Partitioner,
     C: ProducerContext<Part>,
 {
-    fn shared(&self) -> &Arc<Shared<C::DeliveryOpaque>> {
+    pub(super) fn shared(&self) -> &Arc<Shared<C::DeliveryOpaque>> {
         self.driver.shared()
     }
 
@@ -511,7 +518,7 @@ where
         self.shared().lock().in_flight_count()
     }
 
-    fn flush_inner(&self, timeout: Timeout) -> KafkaResult<()> {
+    pub(super) fn flush_inner(&self, timeout: Timeout) -> KafkaResult<()> {
         let shared = self.shared();
         {
             let mut st = shared.lock();
@@ -558,13 +565,6 @@ where
     }
 }
 
-fn not_implemented(what: &str) -> KafkaError {
-    KafkaError::Transaction(RDKafkaError::new(
-        RDKafkaErrorCode::NotImplemented,
-        format!("{what}: transactions are not implemented by purekafka yet"),
-    ))
-}
-
 impl<C, Part> Producer<C, Part> for BaseProducer<C, Part>
 where
     Part: Partitioner,
@@ -586,21 +586,29 @@ where
         self.purge_inner(flags);
     }
 
-    fn init_transactions<T: Into<Timeout>>(&self, _timeout: T) -> KafkaResult<()> {
-        Err(not_implemented("init_transactions"))
+    fn init_transactions<T: Into<Timeout>>(&self, timeout: T) -> KafkaResult<()> {
+        self.init_transactions_inner(timeout.into())
     }
 
     fn begin_transaction(&self) -> KafkaResult<()> {
-        Err(not_implemented("begin_transaction"))
+        self.begin_transaction_inner()
     }
 
     fn commit_transaction<T: Into<Timeout>>(&self, timeout: T) -> KafkaResult<()> {
-        self.flush(timeout)?;
-        Err(not_implemented("commit_transaction"))
+        self.commit_transaction_inner(timeout.into())
     }
 
-    fn abort_transaction<T: Into<Timeout>>(&self, _timeout: T) -> KafkaResult<()> {
-        Err(not_implemented("abort_transaction"))
+    fn send_offsets_to_transaction<T: Into<Timeout>>(
+        &self,
+        offsets: &TopicPartitionList,
+        cgm: &ConsumerGroupMetadata,
+        timeout: T,
+    ) -> KafkaResult<()> {
+        self.send_offsets_inner(offsets, cgm, timeout.into())
+    }
+
+    fn abort_transaction<T: Into<Timeout>>(&self, timeout: T) -> KafkaResult<()> {
+        self.abort_transaction_inner(timeout.into())
     }
 }
 
@@ -733,6 +741,16 @@ where
 
     fn begin_transaction(&self) -> KafkaResult<()> {
         self.producer.begin_transaction()
+    }
+
+    fn send_offsets_to_transaction<T: Into<Timeout>>(
+        &self,
+        offsets: &TopicPartitionList,
+        cgm: &ConsumerGroupMetadata,
+        timeout: T,
+    ) -> KafkaResult<()> {
+        self.producer
+            .send_offsets_to_transaction(offsets, cgm, timeout)
     }
 
     fn commit_transaction<T: Into<Timeout>>(&self, timeout: T) -> KafkaResult<()> {

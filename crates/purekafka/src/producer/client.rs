@@ -1,7 +1,7 @@
 //! rdkafka's `Client`: what a producer shares with every client type (its context). It is
 //! re-exported as `crate::client::Client`.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::client::{ClientContext, DefaultClientContext};
 use purekafka_core::config::BrokerAddress;
@@ -18,14 +18,21 @@ pub struct Client<C: ClientContext = DefaultClientContext> {
     context: Arc<C>,
     bootstrap: Vec<BrokerAddress>,
     client_id: String,
+    fatal: Arc<OnceLock<(RDKafkaErrorCode, String)>>,
 }
 
 impl<C: ClientContext> Client<C> {
-    pub(crate) fn new(context: Arc<C>, bootstrap: Vec<BrokerAddress>, client_id: String) -> Self {
+    pub(crate) fn new(
+        context: Arc<C>,
+        bootstrap: Vec<BrokerAddress>,
+        client_id: String,
+        fatal: Arc<OnceLock<(RDKafkaErrorCode, String)>>,
+    ) -> Self {
         Self {
             context,
             bootstrap,
             client_id,
+            fatal,
         }
     }
 
@@ -70,10 +77,10 @@ impl<C: ClientContext> Client<C> {
         &self.context
     }
 
-    /// The fatal error that stopped the client, if any. purekafka raises no fatal errors
-    /// (they come with idempotence and transactions), so this is always `None`.
+    /// The fatal error that stopped the client (idempotence or transactions, e.g.
+    /// `ProducerFenced`), if any: its code and reason. Once set, every `send` fails.
     pub fn fatal_error(&self) -> Option<(RDKafkaErrorCode, String)> {
-        None
+        self.fatal.get().cloned()
     }
 }
 

@@ -16,7 +16,9 @@ pub use futures_channel::oneshot::Canceled;
 
 use crate::client::{Client, ClientContext, DefaultClientContext, OAuthToken};
 use crate::config::{ClientConfig, FromClientConfig, FromClientConfigAndContext, RDKafkaLogLevel};
+use crate::consumer::ConsumerGroupMetadata;
 use crate::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use crate::topic_partition_list::TopicPartitionList;
 use purekafka_core::Event;
 use purekafka_core::engine::TimestampType;
 
@@ -761,6 +763,16 @@ where
 
     fn begin_transaction(&self) -> KafkaResult<()> {
         self.producer.begin_transaction()
+    }
+
+    fn send_offsets_to_transaction<T: Into<Timeout>>(
+        &self,
+        offsets: &TopicPartitionList,
+        cgm: &ConsumerGroupMetadata,
+        timeout: T,
+    ) -> KafkaResult<()> {
+        self.producer
+            .send_offsets_to_transaction(offsets, cgm, timeout)
     }
 
     fn commit_transaction<T: Into<Timeout>>(&self, timeout: T) -> KafkaResult<()> {

@@ -10,21 +10,29 @@
 //! Every producer owns one background thread (a single-threaded tokio runtime, named
 //! `purekafka-driver`) that talks to the brokers; it needs no runtime from the application.
 //!
+//! Transactions (`transactional.id`) follow librdkafka: the transaction methods of
+//! [`Producer`] fail with `KafkaError::Transaction(RDKafkaError)` whose `is_retriable`,
+//! `txn_requires_abort` and `is_fatal` say what to do next; a call that times out can be
+//! repeated to resume the operation. Against brokers with KIP-890 transaction version 2
+//! (Kafka 4.x) purekafka uses it (librdkafka does not).
+//!
 //! Known deviations from rdkafka: contexts and delivery opaques must be `'static` (they are
-//! shared with the driver thread); the transactional API and
-//! `Producer::send_offsets_to_transaction` are not implemented (the transaction methods
-//! return `KafkaError::Transaction` with `NotImplemented`); `purge` ignores the
-//! `non_blocking` flag (purging never blocks).
+//! shared with the driver thread); `purge` ignores the `non_blocking` flag (purging never
+//! blocks); [`ConsumerGroupMetadata`] is built with its own constructors (purekafka has no
+//! consumer to get it from).
 
 use std::sync::Arc;
 
 use crate::client::ClientContext;
+use crate::consumer::ConsumerGroupMetadata;
 use crate::error::KafkaResult;
+use crate::topic_partition_list::TopicPartitionList;
 use crate::util::{IntoOpaque, Timeout};
 
 pub mod base_producer;
 mod client;
 pub mod future_producer;
+mod transaction;
 
 pub use self::client::Client;
 
@@ -124,16 +132,29 @@ where
     /// Fails queued and/or in-flight records now (reports with `PurgeQueue`/`PurgeInflight`).
     fn purge(&self, flags: PurgeConfig);
 
-    /// Not implemented: returns `KafkaError::Transaction` (`NotImplemented`).
+    /// Finds the transaction coordinator, fences older producers with the same
+    /// `transactional.id` and gets the producer id and epoch. Call once, before the first
+    /// transaction; repeat after a retriable error (e.g. a timeout) to resume.
     fn init_transactions<T: Into<Timeout>>(&self, timeout: T) -> KafkaResult<()>;
 
-    /// Not implemented: returns `KafkaError::Transaction` (`NotImplemented`).
+    /// Starts a transaction (locally: nothing is sent until a record or offset is added).
     fn begin_transaction(&self) -> KafkaResult<()>;
 
-    /// Flushes, then fails with `KafkaError::Transaction` (`NotImplemented`).
+    /// Adds consumed offsets (the next offset to read, per partition) for the group in `cgm`
+    /// to the current transaction: they are committed if and only if the transaction is.
+    fn send_offsets_to_transaction<T: Into<Timeout>>(
+        &self,
+        offsets: &TopicPartitionList,
+        cgm: &ConsumerGroupMetadata,
+        timeout: T,
+    ) -> KafkaResult<()>;
+
+    /// Flushes (serving delivery reports), then commits the current transaction. If a record
+    /// of the transaction failed, fails with an error that `txn_requires_abort`.
     fn commit_transaction<T: Into<Timeout>>(&self, timeout: T) -> KafkaResult<()>;
 
-    /// Not implemented: returns `KafkaError::Transaction` (`NotImplemented`).
+    /// Purges the records not yet sent, waits for those in flight, then aborts the current
+    /// transaction; also the way out of an abortable error.
     fn abort_transaction<T: Into<Timeout>>(&self, timeout: T) -> KafkaResult<()>;
 }
 
