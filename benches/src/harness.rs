@@ -444,7 +444,8 @@ impl Harness {
                 progressed = true;
                 let started = self.timing.map(|_| (self.clock)());
                 let allocs = self.alloc_probe.map(|p| p());
-                let resp = self.broker.handle(t.bytes.slice(4..))?;
+                // The responder decodes whole frames: joining the chunks counts as its time.
+                let resp = self.broker.handle(t.frame.to_bytes().slice(4..))?;
                 if let (Some(p), Some(a)) = (self.alloc_probe, allocs) {
                     self.responder_allocs += p() - a;
                 }

@@ -90,7 +90,9 @@ impl BlockingDriver {
         while let Some(t) = self.engine.poll_transmit(now) {
             progress = true;
             if let Some(c) = self.conns.get_mut(&t.conn) {
-                c.tx.extend_from_slice(&t.bytes);
+                for chunk in t.frame.chunks() {
+                    c.tx.extend_from_slice(chunk);
+                }
             }
         }
         let mut dead = Vec::new();

@@ -458,7 +458,9 @@ impl<O: core::fmt::Debug> Sim<O> {
     }
 
     fn on_transmit(&mut self, tx: Transmit) {
-        let Transmit { conn, bytes } = tx;
+        let Transmit { conn, frame } = tx;
+        // The fake brokers parse whole frames: join the chunks (a copy only in simulation).
+        let bytes = frame.to_bytes();
         let Some(&fc) = self.conns.get(&conn) else {
             self.violation(format!(
                 "transmit of {} bytes on {conn:?}, which is not connected",

@@ -20,6 +20,7 @@ use crate::config::Compression;
 use crate::time::Instant;
 use purekafka_protocol::batch::{
     BatchError, HEADER_LEN as BATCH_OVERHEAD, RecordBatchWriter, RecordHeader, SealOptions,
+    seal_records,
 };
 use purekafka_protocol::varint::varint_len;
 
@@ -45,22 +46,51 @@ pub(crate) fn payload_size(
 
 /// A records buffer: the uncompressed records section of one batch (or of a topic's pending
 /// queue), plus the first record's timestamp the deltas are relative to.
-#[derive(Debug, Default)]
+///
+/// Once an uncompressed batch is sealed, its records live in the sealed bytes themselves
+/// (`Frozen`: sealed in place, no copy); the buffer keeps a view of them for the delivery
+/// report and for a re-seal (a copy, only after an epoch bump).
+#[derive(Debug)]
 pub(crate) struct RecordBuf {
-    writer: RecordBatchWriter,
+    state: BufState,
     base_timestamp: i64,
+}
+
+#[derive(Debug)]
+enum BufState {
+    Writing(RecordBatchWriter),
+    /// `bytes` is a whole uncompressed batch: header, then the records.
+    Frozen {
+        bytes: Bytes,
+        count: usize,
+        max_timestamp: i64,
+    },
+}
+
+impl Default for RecordBuf {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl RecordBuf {
     pub(crate) fn new() -> Self {
         Self {
-            writer: RecordBatchWriter::new(),
+            state: BufState::Writing(RecordBatchWriter::new()),
             base_timestamp: 0,
         }
     }
 
+    /// The uncompressed records section.
+    fn records(&self) -> &[u8] {
+        match &self.state {
+            BufState::Writing(w) => w.records_bytes(),
+            BufState::Frozen { bytes, .. } => bytes.get(BATCH_OVERHEAD..).unwrap_or_default(),
+        }
+    }
+
     pub(crate) fn bytes_len(&self) -> usize {
-        self.writer.records_bytes().len()
+        self.records().len()
     }
 
     pub(crate) fn base_timestamp(&self) -> i64 {
@@ -74,12 +104,19 @@ impl RecordBuf {
         value: Option<&[u8]>,
         headers: &[RecordHeader<'_>],
     ) {
-        if self.writer.is_empty() {
-            self.base_timestamp = timestamp;
+        let base = &mut self.base_timestamp;
+        let Some(w) = (match &mut self.state {
+            BufState::Writing(w) => Some(w),
+            BufState::Frozen { .. } => None,
+        }) else {
+            return;
+        };
+        if w.is_empty() {
+            *base = timestamp;
         }
         // `send` rejects records over librdkafka's 10^9-byte `message.max.bytes` ceiling and
         // batches stop at 10^6 records, so the writer's 2 GiB / i32::MAX limits can't be hit.
-        let _ = self.writer.append(timestamp, key, value, headers);
+        let _ = w.append(timestamp, key, value, headers);
     }
 
     /// Appends to a non-empty buffer if the records section stays within
@@ -92,24 +129,58 @@ impl RecordBuf {
         value: Option<&[u8]>,
         headers: &[RecordHeader<'_>],
     ) -> bool {
-        if self.writer.is_empty() {
-            self.base_timestamp = timestamp;
+        let base = &mut self.base_timestamp;
+        let Some(w) = (match &mut self.state {
+            BufState::Writing(w) => Some(w),
+            BufState::Frozen { .. } => None,
+        }) else {
+            return false;
+        };
+        if w.is_empty() {
+            *base = timestamp;
         }
         // As in `append`, the writer's size errors can't happen; an `Err` counts as appended
         // so the caller's bookkeeping matches `append`'s.
         !matches!(
-            self.writer
-                .try_append_within(max_records_bytes, timestamp, key, value, headers),
+            w.try_append_within(max_records_bytes, timestamp, key, value, headers),
             Ok(None)
         )
     }
 
     pub(crate) fn cursor(&self) -> Cursor<'_> {
-        Cursor::new(self.writer.records_bytes())
+        Cursor::new(self.records())
     }
 
-    pub(crate) fn seal(&self, opts: &SealOptions) -> Result<Bytes, BatchError> {
-        self.writer.seal(opts).map(|s| s.into_bytes())
+    /// Seals the batch. Uncompressed, the first seal is in place (the records become the
+    /// batch's bytes, not copied); with a codec, or when sealing again after an epoch bump,
+    /// it seals a copy.
+    pub(crate) fn seal(&mut self, opts: &SealOptions) -> Result<Bytes, BatchError> {
+        match &mut self.state {
+            BufState::Writing(w) if opts.compression == Compression::None => {
+                let max_timestamp = w.max_timestamp().unwrap_or(self.base_timestamp);
+                let count = w.record_count();
+                let sealed = w.seal_in_place(opts)?.into_bytes();
+                self.state = BufState::Frozen {
+                    bytes: sealed.clone(),
+                    count,
+                    max_timestamp,
+                };
+                Ok(sealed)
+            }
+            BufState::Writing(w) => w.seal(opts).map(|s| s.into_bytes()),
+            BufState::Frozen {
+                bytes,
+                count,
+                max_timestamp,
+            } => seal_records(
+                bytes.get(BATCH_OVERHEAD..).unwrap_or_default(),
+                *count,
+                self.base_timestamp,
+                *max_timestamp,
+                opts,
+            )
+            .map(|s| s.into_bytes()),
+        }
     }
 }
 

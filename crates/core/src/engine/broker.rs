@@ -23,7 +23,7 @@ use super::backoff::backoff;
 use super::stats::BrokerCounters;
 use super::timer::Timer;
 use super::transaction::TxnApis;
-use super::{ConnCommand, ConnId, Engine, Event, PartKey, Transmit, request};
+use super::{ChunkedFrame, ConnCommand, ConnId, Engine, Event, PartKey, Transmit, request};
 use crate::config::BrokerAddress;
 use crate::error::ErrorCode;
 use crate::time::Instant;
@@ -121,7 +121,7 @@ pub(crate) struct Outgoing<O> {
     pub(crate) broker: usize,
     /// The request's correlation id when a response is expected.
     pub(crate) corr: Option<i32>,
-    pub(crate) bytes: Bytes,
+    pub(crate) frame: ChunkedFrame,
     /// acks=0 batches: delivered (possibly persisted) once the frame is polled.
     pub(crate) acks0: Vec<(PartKey, Batch<O>)>,
 }
@@ -271,6 +271,17 @@ impl<O> Engine<O> {
 
     /// Registers a request in flight on `b`'s connection and queues its frame.
     pub(crate) fn enqueue_request(&mut self, b: usize, corr: i32, kind: ReqKind<O>, bytes: Bytes) {
+        self.enqueue_frame(b, corr, kind, ChunkedFrame::single(bytes));
+    }
+
+    /// [`enqueue_request`](Self::enqueue_request) for a frame in chunks.
+    pub(crate) fn enqueue_frame(
+        &mut self,
+        b: usize,
+        corr: i32,
+        kind: ReqKind<O>,
+        frame: ChunkedFrame,
+    ) {
         let broker = &mut self.brokers[b];
         let Some(c) = broker.conn.as_mut() else {
             return;
@@ -287,14 +298,14 @@ impl<O> Engine<O> {
             conn,
             broker: b,
             corr: Some(corr),
-            bytes,
+            frame,
             acks0: Vec::new(),
         });
     }
 
     /// Bookkeeping when the driver takes a frame.
     pub(crate) fn on_transmit_polled(&mut self, now: Instant, o: Outgoing<O>) -> Transmit {
-        let len = o.bytes.len() as u64;
+        let len = o.frame.len() as u64;
         self.counters.tx += 1;
         self.counters.tx_bytes += len;
         let broker = &mut self.brokers[o.broker];
@@ -340,7 +351,7 @@ impl<O> Engine<O> {
         }
         Transmit {
             conn: o.conn,
-            bytes: o.bytes,
+            frame: o.frame,
         }
     }
 

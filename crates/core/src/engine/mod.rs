@@ -127,6 +127,7 @@ pub use self::transaction::{GroupMetadata, TxnError, TxnOffset, TxnOp};
 pub use crate::config::BrokerAddress;
 pub use crate::partitioner::CustomPartitioner;
 pub use purekafka_protocol::batch::RecordHeader;
+pub use purekafka_protocol::frame::produce::ChunkedFrame;
 
 use self::accumulator::{MESSAGE_OVERHEAD, payload_size};
 
@@ -152,8 +153,9 @@ pub struct ConnId(pub u64);
 pub struct Transmit {
     /// The connection to write to.
     pub conn: ConnId,
-    /// The frame.
-    pub bytes: Bytes,
+    /// The frame, as chunks to write back to back (one vectored write): a ProduceRequest's
+    /// record batches are chunks of their own, never copied into the frame.
+    pub frame: ChunkedFrame,
 }
 
 /// A connection the driver must open or close.

@@ -2,22 +2,23 @@
 //! the transaction APIs).
 //!
 //! Every frame goes through `purekafka_protocol::frame::encode_request` (size prefix, header
-//! version, correlation id). The records of a ProduceRequest are the sealed batch bytes; the
-//! engine never re-encodes a batch for a retry.
+//! version, correlation id), except ProduceRequests: `ProduceFrameBuilder` splices the sealed
+//! batch bytes into the frame without copying them. The engine never re-encodes a batch for
+//! a retry.
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::txn_offset_commit_request::{
     TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::{
     AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, ApiVersionsRequest, EndTxnRequest,
-    FindCoordinatorRequest, GroupId, InitProducerIdRequest, MetadataRequest, ProduceRequest,
-    ProducerId, TopicName, TransactionalId, TxnOffsetCommitRequest,
+    FindCoordinatorRequest, GroupId, InitProducerIdRequest, MetadataRequest, ProducerId, TopicName,
+    TransactionalId, TxnOffsetCommitRequest,
 };
 use kafka_protocol::protocol::StrBytes;
+use purekafka_protocol::frame::produce::{ChunkedFrame, ProduceFrameBuilder};
 use purekafka_protocol::frame::{CodecError, encode_request};
 use purekafka_protocol::kafka_protocol;
 
@@ -82,6 +83,8 @@ pub(crate) struct ProducePart<'a> {
 }
 
 /// Encodes a ProduceRequest; `parts` must be grouped by topic (consecutive equal topics).
+/// The batches are not copied: the frame is framing chunks with each batch's `Bytes` in
+/// between, for a vectored write.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn produce(
     version: i16,
@@ -91,31 +94,31 @@ pub(crate) fn produce(
     acks: i16,
     timeout_ms: i32,
     parts: &[ProducePart<'_>],
-) -> Result<Bytes, CodecError> {
-    let mut topic_data: Vec<TopicProduceData> = Vec::new();
-    let mut size = 0;
-    for p in parts {
-        size += p.records.len();
-        let data = PartitionProduceData::default()
-            .with_index(p.partition)
-            .with_records(Some(p.records.clone()));
-        match topic_data.last_mut() {
-            Some(t) if *t.name.0 == **p.topic => t.partition_data.push(data),
-            _ => topic_data.push(
-                TopicProduceData::default()
-                    .with_name(TopicName(p.topic.clone()))
-                    .with_partition_data(vec![data]),
-            ),
+) -> Result<ChunkedFrame, CodecError> {
+    let topics = parts
+        .iter()
+        .enumerate()
+        .filter(|(i, p)| *i == 0 || parts[i - 1].topic != p.topic)
+        .count();
+    let mut frame = ProduceFrameBuilder::new(
+        version,
+        corr,
+        Some(client_id),
+        transactional_id.map(|t| t.as_str()),
+        acks,
+        timeout_ms,
+        topics,
+    )?;
+    let mut rest = parts;
+    while let Some(first) = rest.first() {
+        let n = rest.iter().take_while(|p| p.topic == first.topic).count();
+        frame.topic(first.topic, n)?;
+        for p in &rest[..n] {
+            frame.partition(p.partition, p.records.clone())?;
         }
+        rest = &rest[n..];
     }
-    let body = ProduceRequest::default()
-        .with_transactional_id(transactional_id.cloned().map(TransactionalId))
-        .with_acks(acks)
-        .with_timeout_ms(timeout_ms)
-        .with_topic_data(topic_data);
-    let mut buf = BytesMut::with_capacity(size + 64 + 32 * parts.len());
-    encode_request(&mut buf, version, corr, Some(client_id), &body)?;
-    Ok(buf.freeze())
+    frame.finish()
 }
 
 /// FindCoordinator for one key (`key_type` 0 = group, 1 = transaction); v4+ carries the key

@@ -191,8 +191,8 @@ impl<O> Engine<O> {
                 &pp,
             )
         };
-        let bytes = match encoded {
-            Ok(bytes) => bytes,
+        let frame = match encoded {
+            Ok(frame) => frame,
             Err(e) => {
                 self.events.push_back(Event::Error {
                     code: ErrorCode::Fail,
@@ -227,18 +227,18 @@ impl<O> Engine<O> {
                 conn,
                 broker: b,
                 corr: None,
-                bytes,
+                frame,
                 acks0: parts,
             });
         } else {
-            self.enqueue_request(
+            self.enqueue_frame(
                 b,
                 corr,
                 ReqKind::Produce {
                     version,
                     batches: parts,
                 },
-                bytes,
+                frame,
             );
         }
         true

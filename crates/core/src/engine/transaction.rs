@@ -2732,7 +2732,8 @@ mod tests {
             }
         }
         // Produce carries the transactional id.
-        let (_, mut b) = parse(request::produce(11, 1, "c", Some(&id), -1, 1000, &[]).unwrap());
+        let frame = request::produce(11, 1, "c", Some(&id), -1, 1000, &[]).unwrap();
+        let (_, mut b) = parse(frame.to_bytes());
         let r = ProduceRequest::decode(&mut b, 11).unwrap();
         assert_eq!(r.transactional_id.unwrap().0, id);
     }

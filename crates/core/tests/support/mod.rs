@@ -788,10 +788,12 @@ impl Harness {
                     self.open_conns.contains(&t.conn),
                     "transmit on a closed connection"
                 );
-                let size = (&t.bytes[..4]).get_i32() as usize;
-                assert_eq!(size + 4, t.bytes.len(), "size prefix");
+                let bytes = t.frame.to_bytes();
+                assert_eq!(bytes.len(), t.frame.len());
+                let size = (&bytes[..4]).get_i32() as usize;
+                assert_eq!(size + 4, bytes.len(), "size prefix");
                 let node = self.conn_node[&t.conn];
-                if let Some(r) = self.cluster.handle(self.now, t.conn, node, &t.bytes[4..]) {
+                if let Some(r) = self.cluster.handle(self.now, t.conn, node, &bytes[4..]) {
                     responses.push((t.conn, r));
                 }
             }

@@ -59,9 +59,12 @@ impl Default for SealOptions {
 
 /// Builds the records section of one RecordBatch v2, record by record.
 ///
+/// The records are written after room for the 61-byte batch header, so an uncompressed batch
+/// can be sealed in place ([`seal_in_place`](Self::seal_in_place)) without copying them.
 /// Reusable: [`clear`](Self::clear) keeps the allocation.
 #[derive(Debug, Clone, Default)]
 pub struct RecordBatchWriter {
+    /// `HEADER_LEN` bytes of header room (once a record was appended), then the records.
     buf: Vec<u8>,
     count: usize,
     base_timestamp: i64,
@@ -89,9 +92,15 @@ impl RecordBatchWriter {
     /// An empty writer whose records buffer can hold `bytes` without reallocating.
     pub fn with_capacity(bytes: usize) -> Self {
         Self {
-            buf: Vec::with_capacity(bytes),
+            buf: Vec::with_capacity(HEADER_LEN + bytes),
             ..Self::default()
         }
+    }
+
+    /// Length of the records section.
+    #[inline]
+    fn records_len(&self) -> usize {
+        self.buf.len().saturating_sub(HEADER_LEN)
     }
 
     /// Body length (everything after the record's length varint).
@@ -180,7 +189,7 @@ impl RecordBatchWriter {
     ) -> Result<Option<AppendedRecord>, BatchError> {
         let body = self.body_len(timestamp_ms, key, value, headers);
         let size = varint_len(body as i64).saturating_add(body);
-        if self.buf.len().saturating_add(size) > max_records_bytes {
+        if self.records_len().saturating_add(size) > max_records_bytes {
             return Ok(None);
         }
         self.append_body(body, timestamp_ms, key, value, headers)
@@ -204,7 +213,7 @@ impl RecordBatchWriter {
         }
         if self.count >= i32::MAX as usize {
             return Err(BatchError::TooLarge {
-                size: self.buf.len(),
+                size: self.records_len(),
                 max: MAX_BATCH_LEN,
             });
         }
@@ -216,6 +225,9 @@ impl RecordBatchWriter {
         }
         let offset_delta = self.count as i32;
         let buf = &mut self.buf;
+        if buf.len() < HEADER_LEN {
+            buf.resize(HEADER_LEN, 0);
+        }
         let start = buf.len();
         buf.reserve(varint_len(body as i64) + body);
         put_varint(buf, body as i32);
@@ -231,11 +243,13 @@ impl RecordBatchWriter {
         }
         self.count += 1;
         debug_assert_eq!(buf.len() - start, varint_len(body as i64) + body);
+        // Ranges are relative to the records section, after the header room.
+        let rel = |r: Range<usize>| r.start - HEADER_LEN..r.end - HEADER_LEN;
         Ok(AppendedRecord {
             offset_delta,
-            range: start..buf.len(),
-            key,
-            value,
+            range: rel(start..buf.len()),
+            key: key.map(rel),
+            value: value.map(rel),
         })
     }
 
@@ -251,12 +265,12 @@ impl RecordBatchWriter {
 
     /// The uncompressed records section.
     pub fn records_bytes(&self) -> &[u8] {
-        &self.buf
+        self.buf.get(HEADER_LEN..).unwrap_or_default()
     }
 
     /// Size of the batch if sealed uncompressed: 61 + records section.
     pub fn size_in_bytes(&self) -> usize {
-        HEADER_LEN + self.buf.len()
+        HEADER_LEN + self.records_len()
     }
 
     /// The first record's timestamp, once a record was appended.
@@ -275,57 +289,45 @@ impl RecordBatchWriter {
     /// Like librdkafka, a compressed section that is not smaller than the plain one is dropped
     /// and the batch goes out uncompressed; [`SealedBatch::compression`] tells which was used.
     pub fn seal(&self, opts: &SealOptions) -> Result<SealedBatch, BatchError> {
+        seal_records(
+            self.records_bytes(),
+            self.count,
+            self.base_timestamp,
+            self.max_timestamp,
+            opts,
+        )
+    }
+
+    /// Seals an uncompressed batch without copying its records: the header is written into
+    /// the room kept before them and the buffer becomes the batch's bytes (the writer is left
+    /// empty, without its allocation). The records stay readable as
+    /// `sealed.bytes()[HEADER_LEN..]`. Only for [`Compression::None`]; with a codec use
+    /// [`seal`](Self::seal), which must copy anyway.
+    pub fn seal_in_place(&mut self, opts: &SealOptions) -> Result<SealedBatch, BatchError> {
+        if opts.compression != Compression::None {
+            return self.seal(opts);
+        }
         if self.count == 0 {
             return Err(BatchError::Empty);
         }
-        let mut codec = opts.compression;
-        let mut out = Vec::with_capacity(HEADER_LEN + self.buf.len());
-        out.resize(HEADER_LEN, 0);
-        if codec != Compression::None {
-            compression::compress_into(codec, opts.compression_level, &self.buf, &mut out)
-                .map_err(|source| BatchError::Compress { codec, source })?;
-            if out.len() - HEADER_LEN >= self.buf.len() {
-                out.truncate(HEADER_LEN);
-                codec = Compression::None;
-            }
+        let mut out = std::mem::take(&mut self.buf);
+        if let Err(e) = write_header(
+            &mut out,
+            self.count,
+            self.base_timestamp,
+            self.max_timestamp,
+            Compression::None,
+            opts,
+        ) {
+            self.buf = out;
+            return Err(e);
         }
-        if codec == Compression::None {
-            out.extend_from_slice(&self.buf);
-        }
-        let size = out.len();
-        if size - off::PARTITION_LEADER_EPOCH > MAX_BATCH_LEN {
-            return Err(BatchError::TooLarge {
-                size,
-                max: MAX_BATCH_LEN + off::PARTITION_LEADER_EPOCH,
-            });
-        }
-        let mut attributes = codec.to_attribute_bits() as i16;
-        if opts.transactional {
-            attributes |= ATTR_TRANSACTIONAL;
-        }
-        let h = &mut out[..HEADER_LEN];
-        h[off::BASE_OFFSET..][..8].copy_from_slice(&0i64.to_be_bytes());
-        // Checked above against MAX_BATCH_LEN = i32::MAX.
-        let batch_len = (size - off::PARTITION_LEADER_EPOCH) as i32;
-        h[off::BATCH_LENGTH..][..4].copy_from_slice(&batch_len.to_be_bytes());
-        h[off::PARTITION_LEADER_EPOCH..][..4].copy_from_slice(&(-1i32).to_be_bytes());
-        h[off::MAGIC] = 2;
-        h[off::ATTRIBUTES..][..2].copy_from_slice(&attributes.to_be_bytes());
-        // count <= i32::MAX is enforced by try_append.
         let count = self.count as i32;
-        h[off::LAST_OFFSET_DELTA..][..4].copy_from_slice(&(count - 1).to_be_bytes());
-        h[off::BASE_TIMESTAMP..][..8].copy_from_slice(&self.base_timestamp.to_be_bytes());
-        h[off::MAX_TIMESTAMP..][..8].copy_from_slice(&self.max_timestamp.to_be_bytes());
-        h[off::PRODUCER_ID..][..8].copy_from_slice(&opts.producer_id.to_be_bytes());
-        h[off::PRODUCER_EPOCH..][..2].copy_from_slice(&opts.producer_epoch.to_be_bytes());
-        h[off::BASE_SEQUENCE..][..4].copy_from_slice(&opts.base_sequence.to_be_bytes());
-        h[off::RECORD_COUNT..][..4].copy_from_slice(&count.to_be_bytes());
-        let crc = crc32c::crc32c(&out[off::ATTRIBUTES..]);
-        out[off::CRC..][..4].copy_from_slice(&crc.to_be_bytes());
+        self.clear();
         Ok(SealedBatch {
             bytes: Bytes::from(out),
             record_count: count,
-            compression: codec,
+            compression: Compression::None,
         })
     }
 
@@ -336,6 +338,84 @@ impl RecordBatchWriter {
         self.base_timestamp = 0;
         self.max_timestamp = 0;
     }
+}
+
+/// Seals `count` records (an uncompressed records section) into a new buffer: compresses
+/// with `opts.compression` (falling back to none when that doesn't shrink them), writes the
+/// header and the CRC. What [`RecordBatchWriter::seal`] does, for records kept elsewhere.
+pub fn seal_records(
+    records: &[u8],
+    count: usize,
+    base_timestamp: i64,
+    max_timestamp: i64,
+    opts: &SealOptions,
+) -> Result<SealedBatch, BatchError> {
+    if count == 0 {
+        return Err(BatchError::Empty);
+    }
+    let mut codec = opts.compression;
+    let mut out = Vec::with_capacity(HEADER_LEN + records.len());
+    out.resize(HEADER_LEN, 0);
+    if codec != Compression::None {
+        compression::compress_into(codec, opts.compression_level, records, &mut out)
+            .map_err(|source| BatchError::Compress { codec, source })?;
+        if out.len() - HEADER_LEN >= records.len() {
+            out.truncate(HEADER_LEN);
+            codec = Compression::None;
+        }
+    }
+    if codec == Compression::None {
+        out.extend_from_slice(records);
+    }
+    write_header(&mut out, count, base_timestamp, max_timestamp, codec, opts)?;
+    Ok(SealedBatch {
+        bytes: Bytes::from(out),
+        // Checked by write_header.
+        record_count: count as i32,
+        compression: codec,
+    })
+}
+
+/// Writes the 61-byte header into `out[..HEADER_LEN]` (the records section follows) and the
+/// CRC-32C over attributes..end.
+fn write_header(
+    out: &mut [u8],
+    count: usize,
+    base_timestamp: i64,
+    max_timestamp: i64,
+    codec: Compression,
+    opts: &SealOptions,
+) -> Result<(), BatchError> {
+    let size = out.len();
+    if size - off::PARTITION_LEADER_EPOCH > MAX_BATCH_LEN || count > i32::MAX as usize {
+        return Err(BatchError::TooLarge {
+            size,
+            max: MAX_BATCH_LEN + off::PARTITION_LEADER_EPOCH,
+        });
+    }
+    let mut attributes = codec.to_attribute_bits() as i16;
+    if opts.transactional {
+        attributes |= ATTR_TRANSACTIONAL;
+    }
+    let h = &mut out[..HEADER_LEN];
+    h[off::BASE_OFFSET..][..8].copy_from_slice(&0i64.to_be_bytes());
+    // Checked above against MAX_BATCH_LEN = i32::MAX.
+    let batch_len = (size - off::PARTITION_LEADER_EPOCH) as i32;
+    h[off::BATCH_LENGTH..][..4].copy_from_slice(&batch_len.to_be_bytes());
+    h[off::PARTITION_LEADER_EPOCH..][..4].copy_from_slice(&(-1i32).to_be_bytes());
+    h[off::MAGIC] = 2;
+    h[off::ATTRIBUTES..][..2].copy_from_slice(&attributes.to_be_bytes());
+    let count = count as i32;
+    h[off::LAST_OFFSET_DELTA..][..4].copy_from_slice(&(count - 1).to_be_bytes());
+    h[off::BASE_TIMESTAMP..][..8].copy_from_slice(&base_timestamp.to_be_bytes());
+    h[off::MAX_TIMESTAMP..][..8].copy_from_slice(&max_timestamp.to_be_bytes());
+    h[off::PRODUCER_ID..][..8].copy_from_slice(&opts.producer_id.to_be_bytes());
+    h[off::PRODUCER_EPOCH..][..2].copy_from_slice(&opts.producer_epoch.to_be_bytes());
+    h[off::BASE_SEQUENCE..][..4].copy_from_slice(&opts.base_sequence.to_be_bytes());
+    h[off::RECORD_COUNT..][..4].copy_from_slice(&count.to_be_bytes());
+    let crc = crc32c::crc32c(&out[off::ATTRIBUTES..]);
+    out[off::CRC..][..4].copy_from_slice(&crc.to_be_bytes());
+    Ok(())
 }
 
 /// Appends a nullable length-prefixed byte field, returning where its bytes landed.
@@ -467,6 +547,51 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    #[test]
+    fn sealing_in_place_gives_the_same_batch_without_copying_records() {
+        let h = [RecordHeader {
+            key: "h",
+            value: None,
+        }];
+        let mut w = RecordBatchWriter::new();
+        for i in 0..50_i64 {
+            let v = format!("value-{i}");
+            w.append(1_000 + i, Some(b"k"), Some(v.as_bytes()), &h);
+        }
+        let opts = SealOptions {
+            producer_id: 7,
+            producer_epoch: 1,
+            base_sequence: 40,
+            transactional: true,
+            ..SealOptions::default()
+        };
+        let copied = w.seal(&opts).unwrap();
+        let records = w.records_bytes().to_vec();
+        let records_at = w.records_bytes().as_ptr();
+        let in_place = w.seal_in_place(&opts).unwrap();
+        assert_eq!(in_place, copied);
+        assert_eq!(&in_place.bytes()[HEADER_LEN..], &records[..]);
+        // The same allocation: the records were not copied.
+        assert_eq!(in_place.bytes()[HEADER_LEN..].as_ptr(), records_at);
+        // The writer is empty and usable again.
+        assert!(w.is_empty() && w.records_bytes().is_empty());
+        assert!(matches!(w.seal_in_place(&opts), Err(BatchError::Empty)));
+        w.append(5, None, Some(b"again"), &[]);
+        assert_eq!(w.record_count(), 1);
+        // With a codec it seals a copy and keeps the records.
+        let lz = SealOptions {
+            compression: Compression::Lz4,
+            ..opts
+        };
+        let before = w.records_bytes().to_vec();
+        let sealed = w.seal_in_place(&lz).unwrap();
+        assert_eq!(sealed.record_count(), 1);
+        assert_eq!(w.records_bytes(), &before[..]);
+        // seal_records over the same records gives the same batch as the writer.
+        let again = seal_records(&before, 1, 5, 5, &lz).unwrap();
+        assert_eq!(again, w.seal(&lz).unwrap());
+    }
 
     #[test]
     fn append_within_appends_exactly_up_to_the_limit() {

@@ -257,9 +257,13 @@ impl<O> Shared<O> {
         {
             match st.conns.get(&t.conn) {
                 Some(entry) => {
-                    // A send error means the connection task already ended; it reports the
+                    // The writer writes whatever it is given back to back, so a frame's
+                    // chunks go as they are (batches are never copied into the frame). A send
+                    // error means the connection task already ended; it reports the
                     // disconnect itself.
-                    let _ = entry.writer.send(t.bytes);
+                    for chunk in t.frame.into_chunks() {
+                        let _ = entry.writer.send(chunk);
+                    }
                 }
                 None => tracing::warn!(conn = t.conn.0, "frame for an unknown connection dropped"),
             }
