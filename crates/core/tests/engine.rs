@@ -998,3 +998,116 @@ mod hostile {
         }
     }
 }
+
+/// `queue.buffering.backpressure.threshold` with write feedback: while that many requests of
+/// a broker are polled but not reported written, no new ProduceRequest is built; records
+/// keep filling batches and go together once the socket took the earlier ones.
+#[test]
+fn unwritten_requests_hold_back_new_produce_requests() {
+    for threshold in [1_u32, 2] {
+        let mut cfg = config();
+        cfg.linger = ms(5);
+        cfg.queue_buffering_backpressure_threshold = threshold;
+        let mut h = Harness::new(cfg);
+        h.warm_up("t");
+        h.engine.enable_write_feedback();
+        let written_all = |h: &mut Harness| {
+            let conns: Vec<_> = h.open_conns.iter().copied().collect();
+            for c in conns {
+                h.engine.handle_written(h.now, c, usize::MAX);
+            }
+            h.pump();
+        };
+        // `threshold` requests go out, each after its linger, and stay unwritten.
+        for i in 0..u64::from(threshold) {
+            h.send("t", Some(0), b"early", i).unwrap();
+            h.advance(ms(6));
+        }
+        assert_eq!(h.produce_requests(), threshold as usize);
+        // Held back: lingering records wait, far past linger.ms.
+        for i in 0..3 {
+            h.send("t", Some(0), b"held", 10 + i).unwrap();
+            h.advance(ms(20));
+        }
+        assert_eq!(
+            h.produce_requests(),
+            threshold as usize,
+            "built past the threshold"
+        );
+        // The socket took them: the held records leave in one request, as one batch.
+        written_all(&mut h);
+        assert_eq!(h.produce_requests(), threshold as usize + 1);
+        let last = h.cluster.produce_log.last().unwrap();
+        assert_eq!(last.parts.len(), 1);
+        assert_eq!(last.parts[0].records, 3);
+        written_all(&mut h);
+        h.advance(ms(10));
+        let delivered: usize = h.reports.iter().map(|r| r.len()).sum();
+        assert_eq!(delivered, threshold as usize + 3);
+        assert!(h.reports.iter().all(|r| r.error().is_none()));
+    }
+}
+
+/// Without write feedback a polled frame counts as written: requests keep pipelining (the
+/// threshold only spaces their building out to the driver's polls).
+#[test]
+fn without_write_feedback_polled_frames_count_as_written() {
+    let mut cfg = config();
+    cfg.linger = ms(5);
+    let mut h = Harness::new(cfg);
+    h.warm_up("t");
+    // Hold the responses so several requests are in flight at once.
+    h.cluster.hold_produce = true;
+    for i in 0..4 {
+        h.send("t", Some(i % 3), b"x", u64::from(i as u32)).unwrap();
+        h.advance(ms(6));
+    }
+    assert_eq!(h.produce_requests(), 4);
+    h.release_held();
+    let delivered: usize = h.reports.iter().map(|r| r.len()).sum();
+    assert_eq!(delivered, 4);
+}
+
+/// A broker refusing every reconnect is reported once, not at every attempt (librdkafka
+/// suppresses repeated identical errors); once it is back and lost again, it is reported
+/// again.
+#[test]
+fn repeated_connection_failures_are_reported_once() {
+    let mut h = Harness::new(config());
+    h.warm_up("t");
+    h.errors.clear();
+    // The most times one broker's transport failure was reported.
+    let transport = |h: &Harness| {
+        let mut per_broker = std::collections::HashMap::new();
+        for (c, reason) in &h.errors {
+            if *c == ErrorCode::BrokerTransportFailure {
+                *per_broker.entry(reason.clone()).or_insert(0) += 1;
+            }
+        }
+        per_broker.values().copied().max().unwrap_or(0)
+    };
+    h.refuse_connections = true;
+    let connects = h.connects;
+    h.drop_connections();
+    // Records keep the leader wanted, so the engine keeps reconnecting.
+    h.send("t", Some(0), b"x", 1).unwrap();
+    h.advance(Duration::from_secs(5));
+    assert!(
+        h.connects >= connects + 3,
+        "reconnects: {}",
+        h.connects - connects
+    );
+    assert_eq!(transport(&h), 1, "{:?}", h.errors);
+    h.refuse_connections = false;
+    h.advance(Duration::from_secs(2));
+    assert!(h.reports.iter().any(|r| r.error().is_none()));
+    h.errors.clear();
+    h.drop_connections();
+    h.advance(Duration::from_millis(1));
+    assert_eq!(
+        transport(&h),
+        1,
+        "reported again after a success: {:?}",
+        h.errors
+    );
+}

@@ -112,6 +112,10 @@ pub(crate) struct Conn<O> {
     /// The request-timeout timer armed for this connection. One timer per connection,
     /// re-armed for the earliest deadline when it fires, keeps the heap O(connections).
     timeout_armed: Option<Instant>,
+    /// Write feedback: lengths of the frames polled but not yet reported written, oldest
+    /// first, and how much of the oldest was written already.
+    pub(crate) unwritten: VecDeque<usize>,
+    unwritten_head_done: usize,
 }
 
 /// A frame waiting for `poll_transmit`.
@@ -143,6 +147,10 @@ pub(crate) struct Broker<O> {
     pub(crate) counters: BrokerCounters,
     /// KIP-219: the broker asked for no requests before this instant.
     pub(crate) throttled_until: Option<Instant>,
+    /// The last connection error reported for this broker since it was last ready:
+    /// repeats of the same error (a broker refusing every reconnect) are not reported
+    /// again, as librdkafka suppresses them.
+    last_error: Option<(ErrorCode, String)>,
 }
 
 impl<O> Broker<O> {
@@ -160,6 +168,7 @@ impl<O> Broker<O> {
             outbuf: 0,
             counters: BrokerCounters::default(),
             throttled_until: None,
+            last_error: None,
         }
     }
 
@@ -226,6 +235,8 @@ impl<O> Engine<O> {
             init_pid_version: None,
             txn_apis: TxnApis::default(),
             timeout_armed: None,
+            unwritten: VecDeque::new(),
+            unwritten_head_done: 0,
         });
         broker.reconnect_at = None;
         broker.counters.connects += 1;
@@ -303,13 +314,74 @@ impl<O> Engine<O> {
         });
     }
 
+    /// Write feedback: `bytes` more of `conn`'s frames reached the socket. A broker that
+    /// was held back by the backpressure threshold is served again once below it; returns
+    /// whether that happened.
+    pub(crate) fn on_written(&mut self, conn: ConnId, mut bytes: usize) -> bool {
+        let Some(&b) = self.conn_to_broker.get(&conn) else {
+            return false;
+        };
+        let threshold = self.backpressure_threshold();
+        let Some(c) = self.brokers[b].conn.as_mut().filter(|c| c.id == conn) else {
+            return false;
+        };
+        let was_held = c.unwritten.len() >= threshold;
+        while bytes > 0 {
+            let Some(&head) = c.unwritten.front() else {
+                // More bytes than frames polled: a driver bug; nothing to account them to.
+                break;
+            };
+            let left = head - c.unwritten_head_done;
+            if bytes >= left {
+                bytes -= left;
+                c.unwritten.pop_front();
+                c.unwritten_head_done = 0;
+            } else {
+                c.unwritten_head_done += bytes;
+                bytes = 0;
+            }
+        }
+        let released =
+            was_held && c.unwritten.len() < threshold && !self.brokers[b].active.is_empty();
+        if released {
+            self.broker_wants_send(b);
+        }
+        released
+    }
+
+    /// `queue.buffering.backpressure.threshold` (at least 1).
+    pub(crate) fn backpressure_threshold(&self) -> usize {
+        (self.cfg.queue_buffering_backpressure_threshold as usize).max(1)
+    }
+
     /// Bookkeeping when the driver takes a frame.
     pub(crate) fn on_transmit_polled(&mut self, now: Instant, o: Outgoing<O>) -> Transmit {
         let len = o.frame.len() as u64;
+        if self.write_feedback {
+            if let Some(c) = self.brokers[o.broker]
+                .conn
+                .as_mut()
+                .filter(|c| c.id == o.conn)
+            {
+                c.unwritten.push_back(o.frame.len());
+            }
+        }
         self.counters.tx += 1;
         self.counters.tx_bytes += len;
         let broker = &mut self.brokers[o.broker];
         broker.outbuf = broker.outbuf.saturating_sub(1);
+        // Without write feedback a polled frame counts as written: a broker held back by the
+        // backpressure threshold builds its next request at the driver's next poll.
+        if !self.write_feedback
+            && broker.wants_send
+            && broker.outbuf < (self.cfg.queue_buffering_backpressure_threshold as usize).max(1)
+        {
+            self.broker_wants_send(o.broker);
+            if self.deferred_since.is_none() {
+                self.deferred_since = Some(now);
+            }
+        }
+        let broker = &mut self.brokers[o.broker];
         broker.counters.tx += 1;
         broker.counters.tx_bytes += len;
         if let (Some(corr), Some(c)) = (o.corr, broker.conn.as_mut()) {
@@ -528,6 +600,7 @@ impl<O> Engine<O> {
         c.init_pid_version = n.version(ApiKey::InitProducerId);
         c.txn_apis = TxnApis::from_negotiated(&n);
         broker.reconnect_attempts = 0;
+        broker.last_error = None;
         self.all_down_reported = false;
         if !broker.active.is_empty() || broker.wants_send {
             self.broker_wants_send(b);
@@ -779,10 +852,19 @@ impl<O> Engine<O> {
             && !self.closed
             && (was_ready || failed_requests > 0 || !self.brokers[b].bootstrap)
         {
-            self.events.push_back(Event::Error {
-                code,
-                reason: format!("{}: {reason}", self.broker_name(b)),
-            });
+            let repeat = !was_ready
+                && failed_requests == 0
+                && self.brokers[b]
+                    .last_error
+                    .as_ref()
+                    .is_some_and(|(c, r)| *c == code && r == reason);
+            if !repeat {
+                self.brokers[b].last_error = Some((code, reason.to_owned()));
+                self.events.push_back(Event::Error {
+                    code,
+                    reason: format!("{}: {reason}", self.broker_name(b)),
+                });
+            }
         }
         if !self.closed
             && !self.all_down_reported

@@ -263,12 +263,15 @@ pub struct Engine<O> {
     /// the driver's next `poll_transmit` or `handle_timeout` (reported by `poll_timeout`), so
     /// records sent until then ride in the same request. Building inside `send` made
     /// `linger.ms = 0` send one record per request.
-    deferred_since: Option<Instant>,
+    pub(crate) deferred_since: Option<Instant>,
     /// Records accepted and not yet handed out in a report (the queue limit's count).
     msg_cnt: usize,
     /// Their accounted bytes.
     msg_bytes: usize,
     flushing: bool,
+    /// The driver reports written bytes (`handle_written`), so requests not yet written
+    /// count against `queue.buffering.backpressure.threshold`.
+    write_feedback: bool,
     closing: bool,
     closed: bool,
     all_down_reported: bool,
@@ -335,6 +338,7 @@ impl<O> Engine<O> {
             msg_cnt: 0,
             msg_bytes: 0,
             flushing: false,
+            write_feedback: false,
             closing: false,
             closed: false,
             all_down_reported: false,
@@ -537,6 +541,26 @@ impl<O> Engine<O> {
         self.drive(now);
     }
 
+    /// Opts into write feedback: from now on the driver reports, with
+    /// [`handle_written`](Self::handle_written), the bytes of each connection's frames it
+    /// has written to the socket. The engine then holds back new ProduceRequests to a broker
+    /// while `queue.buffering.backpressure.threshold` of its requests are not yet written
+    /// (librdkafka's rule), so records keep filling batches instead of piling up as frames
+    /// behind a slow socket. Without it, frames count as written once polled.
+    pub fn enable_write_feedback(&mut self) {
+        self.write_feedback = true;
+    }
+
+    /// The driver wrote `bytes` more bytes of `conn`'s frames (in the order polled) to the
+    /// socket. Only meaningful after [`enable_write_feedback`](Self::enable_write_feedback).
+    pub fn handle_written(&mut self, now: Instant, conn: ConnId, bytes: usize) {
+        // Only a broker released from backpressure has anything new to do; driving on every
+        // write would build requests ahead of the driver's deferred poll (smaller batches).
+        if self.on_written(conn, bytes) {
+            self.drive(now);
+        }
+    }
+
     /// Timers due at or before `now` fire.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.on_timeout(now);
@@ -639,7 +663,7 @@ impl<O> Engine<O> {
         self.metadata.kick = true;
     }
 
-    fn broker_wants_send(&mut self, b: usize) {
+    pub(crate) fn broker_wants_send(&mut self, b: usize) {
         let broker = &mut self.brokers[b];
         broker.wants_send = true;
         if !broker.in_send_queue {

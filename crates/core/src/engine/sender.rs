@@ -39,6 +39,12 @@ impl<O> Engine<O> {
             if self.cfg.acks != 0 && c.in_flight.len() >= self.cfg.max_in_flight.max(1) {
                 return;
             }
+            // queue.buffering.backpressure.threshold: no new request while that many are
+            // still unwritten (with write feedback) or unpolled; `on_written` serves the
+            // broker again. Records meanwhile keep filling batches.
+            if c.unwritten.len() + broker.outbuf >= self.backpressure_threshold() {
+                return;
+            }
             if !self.build_produce(now, b) {
                 return;
             }

@@ -73,7 +73,7 @@ pub(super) async fn run<O: Send + 'static>(
     }
     let (read, write) = stream.into_split();
     let why = tokio::select! {
-        r = write_loop(write, rx) => r,
+        r = write_loop(write, rx, &shared, conn) => r,
         r = read_loop(read, &shared, conn, opts.max_frame_size) => r,
     };
     shared.log(
@@ -127,10 +127,14 @@ fn disconnected<O: Send + 'static>(shared: &Arc<Shared<O>>, conn: ConnId) {
     shared.service(&mut st);
 }
 
-/// Writes frames as they come; returns why it stopped.
-async fn write_loop<W: AsyncWrite + Unpin>(
+/// Writes frames as they come and reports the bytes written to the engine (its
+/// `queue.buffering.backpressure.threshold` counts requests not yet written); returns why it
+/// stopped.
+async fn write_loop<W: AsyncWrite + Unpin, O: Send + 'static>(
     mut w: W,
     mut rx: mpsc::UnboundedReceiver<Bytes>,
+    shared: &Arc<Shared<O>>,
+    conn: ConnId,
 ) -> String {
     let mut queue: Vec<Bytes> = Vec::with_capacity(MAX_COALESCE);
     loop {
@@ -144,9 +148,14 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 Err(_) => break,
             }
         }
+        let written: usize = queue.iter().map(Bytes::len).sum();
         if let Err(e) = write_all_vectored(&mut w, &mut queue).await {
             return format!("write failed: {e}");
         }
+        let mut st = shared.lock();
+        let now = shared.now();
+        st.engine.handle_written(now, conn, written);
+        shared.service(&mut st);
     }
 }
 

@@ -402,6 +402,8 @@ impl<O: Send + 'static> Driver<O> {
         let config_log_level = config.log_level;
         let (spawn, spawn_rx) = mpsc::unbounded_channel();
         let mut engine = Engine::new(config, seed, Instant::ZERO);
+        // The connection writers report what reached the socket (see conn::write_loop).
+        engine.enable_write_feedback();
         customize(&mut engine);
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
