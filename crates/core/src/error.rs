@@ -1235,6 +1235,10 @@ const fn produce_override(code: ErrorCode) -> Option<ErrorActions> {
         E::UnknownProducerId | E::InvalidProducerEpoch => act(true, false, false, Not),
         // Purged from the output queue because the producer id changed.
         E::Retry => act(false, false, true, Not),
+        // KIP-890 TV2 (not in librdkafka's table): a Produce v12 that arrives while the
+        // coordinator is still writing the previous transaction's markers is refused before
+        // anything is written; the Java client retries it.
+        E::ConcurrentTransactions => act(false, false, true, Not),
         _ => return None,
     })
 }

@@ -7,6 +7,14 @@
 //! `OperationTimedOut` error and leaves the operation running in the engine: calling the same
 //! method again picks it up (librdkafka's resumable `init`/`commit`/`abort`).
 //!
+//! Deviation from rust-rdkafka, on purpose: its `commit_transaction` calls `flush` before
+//! librdkafka's commit and returns `KafkaError::Flush(OperationTimedOut)` when that flush
+//! times out, an error the recommended handling (`is_retriable` / `txn_requires_abort` /
+//! fatal) cannot classify. Here the commit itself flushes, so that timeout is a retriable
+//! `KafkaError::Transaction` (`OperationTimedOut`) like any other commit timeout, records
+//! sent during the commit are refused with `State` (librdkafka's BEGIN_COMMIT), and calling
+//! commit again resumes it.
+//!
 //! `Timeout::Never` is bounded like librdkafka does: `init_transactions` waits at most twice
 //! `transaction.timeout.ms`, the other calls at most `transaction.timeout.ms` (the broker
 //! aborts a transaction that runs longer anyway).
@@ -135,15 +143,17 @@ where
     }
 
     pub(crate) fn commit_transaction_inner(&self, timeout: Timeout) -> KafkaResult<()> {
-        // rdkafka flushes first (serving delivery reports on this thread), with the same
-        // timeout, then commits.
-        let deadline: Deadline = timeout.into();
-        self.flush_inner(Timeout::from(&deadline))?;
-        let left = match deadline {
-            Deadline::Never => Timeout::Never,
-            Deadline::At(_) => Timeout::After(deadline.remaining().max(Duration::from_millis(1))),
-        };
-        self.txn_call(TxnOp::Commit, left, |e, now| e.commit_transaction(now))
+        // The engine's commit flushes (ignoring linger) and waits for every record's report
+        // before EndTxn; `txn_call` serves those reports on this thread meanwhile. A timeout
+        // (in the flush or in EndTxn) is librdkafka's retriable `_TIMED_OUT`: calling commit
+        // again resumes it. (rust-rdkafka flushes before calling librdkafka and returns
+        // `KafkaError::Flush` when that flush times out, which its own recommended retry
+        // loop then treats as fatal; see the module doc.)
+        self.txn_call(TxnOp::Commit, timeout, |e, now| e.commit_transaction(now))?;
+        // As after rdkafka's flush: every delivery report of the transaction was served
+        // before commit returns.
+        self.poll_until(&Deadline::new(Some(Duration::ZERO)), |_| false);
+        Ok(())
     }
 
     pub(crate) fn abort_transaction_inner(&self, timeout: Timeout) -> KafkaResult<()> {
