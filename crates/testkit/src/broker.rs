@@ -74,6 +74,9 @@ pub const CPUS_ENV: &str = "PUREKAFKA_KAFKA_CPUS";
 /// Env var: directory for broker state instead of `<target>/purekafka-kafka`.
 pub const STATE_DIR_ENV: &str = "PUREKAFKA_KAFKA_STATE_DIR";
 
+/// The KIP-890 feature flag: level 2 (Kafka 4.x's default) enables transaction version 2.
+pub const TRANSACTION_VERSION_FEATURE: &str = "transaction.version";
+
 /// Why starting, reaching or driving the test broker (or one of the Java tools) failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
@@ -207,6 +210,10 @@ pub struct BrokerOptions {
     pub cpus: Option<String>,
     /// How long to wait for the broker to answer Metadata after the JVM starts.
     pub ready_timeout: Duration,
+    /// Feature levels set when the storage is formatted (`StorageTool format --feature
+    /// name=level`), e.g. `("transaction.version", 0)` for a broker without KIP-890 transaction
+    /// version 2 ([`BrokerOptions::with_transaction_version`]). Empty: the release's defaults.
+    pub features: Vec<(String, i16)>,
 }
 
 impl Default for BrokerOptions {
@@ -216,6 +223,7 @@ impl Default for BrokerOptions {
             server_properties: Vec::new(),
             cpus: None,
             ready_timeout: Duration::from_secs(90),
+            features: Vec::new(),
         }
     }
 }
@@ -234,6 +242,17 @@ const DEFAULT_JVM_OPTS: &[&str] = &[
 ];
 
 impl BrokerOptions {
+    /// Formats the broker with `transaction.version` at `level` (Kafka 4.x defaults to 2, KIP-890
+    /// "TV2"; 0 gives the pre-KIP-890 protocol with AddPartitionsToTxn, "TV1" in the issue).
+    #[must_use]
+    pub fn with_transaction_version(mut self, level: i16) -> Self {
+        self.features
+            .retain(|(name, _)| name != TRANSACTION_VERSION_FEATURE);
+        self.features
+            .push((TRANSACTION_VERSION_FEATURE.to_owned(), level));
+        self
+    }
+
     /// The defaults, with [`JVM_OPTS_ENV`] and [`CPUS_ENV`] applied.
     pub fn from_env() -> Self {
         let mut opts = Self::default();
@@ -280,7 +299,8 @@ enum Kind {
     Shared {
         /// Held (shared flock) until this process exits: see the module docs.
         _lease: File,
-        node: Node,
+        /// Boxed like `Private`: keeps `Kind` small.
+        node: Box<Node>,
         pid: u32,
     },
     Private(Box<Private>),
@@ -397,6 +417,15 @@ impl Node {
         fs::write(&log4j, BROKER_LOG4J).map_err(|e| io_err("writing log4j2.properties", &log4j, e))
     }
 
+    /// `--feature name=level` for every feature of [`BrokerOptions::features`].
+    pub(crate) fn feature_args(&self) -> Vec<String> {
+        self.opts
+            .features
+            .iter()
+            .flat_map(|(name, level)| ["--feature".to_owned(), format!("{name}={level}")])
+            .collect()
+    }
+
     /// `kafka.tools.StorageTool format --standalone` with a fresh cluster id.
     fn format(&self, rt: &KafkaRuntime) -> Result<(), BrokerError> {
         let cluster_id = random_cluster_id()?;
@@ -412,6 +441,7 @@ impl Node {
             .arg("-c")
             .arg(self.config_path())
             .arg("--standalone")
+            .args(self.feature_args())
             .stdin(Stdio::null())
             .output()
             .map_err(|e| io_err("running java (StorageTool format)", Path::new("java"), e))?;
@@ -730,7 +760,7 @@ impl Kafka {
                             bootstrap: node.bootstrap(),
                             kind: Kind::Shared {
                                 _lease: lease,
-                                node,
+                                node: Box::new(node),
                                 pid,
                             },
                             startup: None,
@@ -766,7 +796,7 @@ impl Kafka {
             bootstrap: node.bootstrap(),
             kind: Kind::Shared {
                 _lease: lease,
-                node,
+                node: Box::new(node),
                 pid,
             },
             startup: Some(timings),
@@ -918,7 +948,7 @@ impl Kafka {
     fn node(&self) -> Option<&Node> {
         match &self.kind {
             Kind::External => None,
-            Kind::Shared { node, .. } => Some(node),
+            Kind::Shared { node, .. } => Some(&**node),
             Kind::Private(p) => Some(&p.node),
         }
     }
@@ -1278,5 +1308,328 @@ pub(crate) fn random_cluster_id() -> Result<String, BrokerError> {
         if !out.starts_with('-') {
             return Ok(out);
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admin probes for transaction tests (pure Rust over `wire`, no JVM): finalized features,
+// coordinators, committed group offsets and transaction state. Each takes a bootstrap list
+// ("host:port[,host:port...]") and uses the first node that answers.
+// ---------------------------------------------------------------------------------------------
+
+/// COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR: the coordinator is
+/// moving or loading (e.g. after a node restart); look it up again.
+const COORDINATOR_RETRY_ERRORS: [i16; 3] = [14, 15, 16];
+
+/// UNSTABLE_OFFSET_COMMIT: a transaction holding offsets of the group has not completed yet.
+const UNSTABLE_OFFSET_COMMIT: i16 = 88;
+
+/// Which coordinator [`find_coordinator`] looks up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CoordinatorKind {
+    /// A consumer group's coordinator (FindCoordinator key type 0).
+    Group,
+    /// A transactional id's coordinator (key type 1).
+    Transaction,
+}
+
+/// A transaction as its coordinator describes it (DescribeTransactions v0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxnDescription {
+    /// Node id of the coordinator that answered.
+    pub coordinator: i32,
+    /// `Empty`, `Ongoing`, `PrepareCommit`, `PrepareAbort`, `CompleteCommit`, `CompleteAbort`,
+    /// `Dead` or `PrepareEpochFence`.
+    pub state: String,
+    /// Current producer id.
+    pub producer_id: i64,
+    /// Current producer epoch.
+    pub producer_epoch: i16,
+    /// The transaction timeout the producer asked for.
+    pub timeout_ms: i32,
+    /// Start of the open transaction (ms since the epoch), -1 when none is open.
+    pub start_time_ms: i64,
+    /// Partitions of the open transaction (or still awaiting markers), sorted.
+    pub partitions: Vec<(String, i32)>,
+}
+
+fn admin_err(step: &str, bootstrap: &str, detail: String) -> BrokerError {
+    BrokerError::Protocol {
+        step: step.to_owned(),
+        bootstrap: bootstrap.to_owned(),
+        detail,
+    }
+}
+
+/// Connects to the first node of a comma-separated `bootstrap` list that accepts.
+fn connect_any(bootstrap: &str, step: &str) -> Result<wire::Conn, BrokerError> {
+    let mut last = format!("empty bootstrap list {bootstrap:?}");
+    for addr in bootstrap
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+    {
+        match wire::Conn::connect(addr, Duration::from_secs(5)) {
+            Ok(conn) => return Ok(conn),
+            Err(e) => last = e,
+        }
+    }
+    Err(admin_err(step, bootstrap, last))
+}
+
+/// The finalized feature levels a broker reports in ApiVersions (v3), by name, e.g.
+/// `transaction.version` -> 2 on a Kafka 4.x default broker. Kafka leaves features at level 0
+/// out of the list, so a missing name means level 0 ([`transaction_version`]).
+pub fn finalized_features(
+    bootstrap: &str,
+) -> Result<std::collections::BTreeMap<String, i16>, BrokerError> {
+    use kafka_protocol::messages::ApiVersionsRequest;
+    use kafka_protocol::protocol::StrBytes;
+    let step = "ApiVersions";
+    let mut conn = connect_any(bootstrap, step)?;
+    // v3+ requires a client software name and version matching [a-zA-Z0-9](...).
+    let req = ApiVersionsRequest::default()
+        .with_client_software_name(StrBytes::from_static_str("purekafka-testkit"))
+        .with_client_software_version(StrBytes::from_static_str("1.0"));
+    let resp = conn
+        .call(&req, 3)
+        .map_err(|e| admin_err(step, bootstrap, e))?;
+    if resp.error_code != 0 {
+        return Err(admin_err(
+            step,
+            bootstrap,
+            format!("error code {}", resp.error_code),
+        ));
+    }
+    if resp.finalized_features_epoch < 0 {
+        return Err(admin_err(
+            step,
+            bootstrap,
+            "finalized features not known yet (epoch -1)".into(),
+        ));
+    }
+    Ok(resp
+        .finalized_features
+        .iter()
+        .map(|f| (f.name.to_string(), f.max_version_level))
+        .collect())
+}
+
+/// The finalized `transaction.version` (0 when the broker does not list it).
+pub fn transaction_version(bootstrap: &str) -> Result<i16, BrokerError> {
+    Ok(finalized_features(bootstrap)?
+        .get(TRANSACTION_VERSION_FEATURE)
+        .copied()
+        .unwrap_or(0))
+}
+
+/// FindCoordinator (v3) for `key`: the coordinator's node id and `host:port`. Retries while the
+/// cluster answers with a retriable coordinator error, up to `timeout`.
+pub fn find_coordinator(
+    bootstrap: &str,
+    kind: CoordinatorKind,
+    key: &str,
+    timeout: Duration,
+) -> Result<(i32, String), BrokerError> {
+    use kafka_protocol::messages::FindCoordinatorRequest;
+    use kafka_protocol::protocol::StrBytes;
+    let step = format!("FindCoordinator({kind:?}, {key})");
+    let deadline = Instant::now() + timeout;
+    let key_type = match kind {
+        CoordinatorKind::Group => 0,
+        CoordinatorKind::Transaction => 1,
+    };
+    let mut last;
+    loop {
+        let attempt = connect_any(bootstrap, &step).and_then(|mut conn| {
+            let req = FindCoordinatorRequest::default()
+                .with_key(StrBytes::from_string(key.to_owned()))
+                .with_key_type(key_type);
+            conn.call(&req, 3)
+                .map_err(|e| admin_err(&step, bootstrap, e))
+        });
+        match attempt {
+            Ok(r) if r.error_code == 0 => {
+                return Ok((r.node_id.0, format!("{}:{}", r.host, r.port)));
+            }
+            Ok(r) => {
+                last = format!("error code {} ({:?})", r.error_code, r.error_message);
+                if !COORDINATOR_RETRY_ERRORS.contains(&r.error_code) {
+                    return Err(admin_err(&step, bootstrap, last));
+                }
+            }
+            Err(e) => last = e.to_string(),
+        }
+        if Instant::now() >= deadline {
+            return Err(admin_err(
+                &step,
+                bootstrap,
+                format!("after {timeout:?}: {last}"),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The committed offsets of consumer group `group` for partitions `0..n` of each `(topic, n)`
+/// of `topics` (OffsetFetch v7 with `require_stable`, from the group coordinator), by (topic,
+/// partition); partitions without a committed offset are left out. While a transaction holding
+/// offsets of the group for these partitions is still open (or its markers are not written
+/// yet) the broker answers UNSTABLE_OFFSET_COMMIT and this waits, up to `timeout`: so offsets of
+/// an aborted transaction never show up, and those of a committed one do once its commit is
+/// complete. The partitions must be named: asked for all topics, Kafka 4.1 does not check for
+/// pending transactional offsets (it leaves them out instead).
+pub fn committed_offsets(
+    bootstrap: &str,
+    group: &str,
+    topics: &[(&str, i32)],
+    timeout: Duration,
+) -> Result<std::collections::BTreeMap<(String, i32), i64>, BrokerError> {
+    use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+    use kafka_protocol::messages::{GroupId, OffsetFetchRequest, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    let step = format!("OffsetFetch({group})");
+    let deadline = Instant::now() + timeout;
+    let mut last;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (_, coordinator) = find_coordinator(
+            bootstrap,
+            CoordinatorKind::Group,
+            group,
+            left.max(Duration::from_secs(1)),
+        )?;
+        let attempt =
+            wire::Conn::connect(&coordinator, Duration::from_secs(5)).and_then(|mut c| {
+                let req = OffsetFetchRequest::default()
+                    .with_group_id(GroupId(StrBytes::from_string(group.to_owned())))
+                    .with_topics(Some(
+                        topics
+                            .iter()
+                            .map(|(t, n)| {
+                                OffsetFetchRequestTopic::default()
+                                    .with_name(TopicName(StrBytes::from_string((*t).to_owned())))
+                                    .with_partition_indexes((0..*n).collect())
+                            })
+                            .collect(),
+                    ))
+                    .with_require_stable(true);
+                c.call(&req, 7)
+            });
+        match attempt {
+            Ok(r) => {
+                let partition_error = r
+                    .topics
+                    .iter()
+                    .flat_map(|t| t.partitions.iter())
+                    .map(|p| p.error_code)
+                    .find(|&e| e != 0);
+                match (r.error_code, partition_error) {
+                    (0, None) => {
+                        return Ok(r
+                            .topics
+                            .iter()
+                            .flat_map(|t| {
+                                t.partitions
+                                    .iter()
+                                    .filter(|p| p.committed_offset >= 0)
+                                    .map(|p| {
+                                        (
+                                            (t.name.0.to_string(), p.partition_index),
+                                            p.committed_offset,
+                                        )
+                                    })
+                            })
+                            .collect());
+                    }
+                    (code, perr) => {
+                        let code = if code != 0 { code } else { perr.unwrap_or(0) };
+                        last = format!("error code {code}");
+                        if code != UNSTABLE_OFFSET_COMMIT
+                            && !COORDINATOR_RETRY_ERRORS.contains(&code)
+                        {
+                            return Err(admin_err(&step, &coordinator, last));
+                        }
+                    }
+                }
+            }
+            Err(e) => last = e,
+        }
+        if Instant::now() >= deadline {
+            return Err(admin_err(
+                &step,
+                bootstrap,
+                format!("after {timeout:?}: {last}"),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// DescribeTransactions (v0) for `transactional_id` from its coordinator, retrying while the
+/// coordinator moves or loads, up to `timeout`. Errors with TRANSACTIONAL_ID_NOT_FOUND (105) for
+/// an id the coordinator does not know.
+pub fn describe_transaction(
+    bootstrap: &str,
+    transactional_id: &str,
+    timeout: Duration,
+) -> Result<TxnDescription, BrokerError> {
+    use kafka_protocol::messages::{DescribeTransactionsRequest, TransactionalId};
+    use kafka_protocol::protocol::StrBytes;
+    let step = format!("DescribeTransactions({transactional_id})");
+    let deadline = Instant::now() + timeout;
+    let mut last;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (node, coordinator) = find_coordinator(
+            bootstrap,
+            CoordinatorKind::Transaction,
+            transactional_id,
+            left.max(Duration::from_secs(1)),
+        )?;
+        let attempt =
+            wire::Conn::connect(&coordinator, Duration::from_secs(5)).and_then(|mut c| {
+                let req = DescribeTransactionsRequest::default().with_transactional_ids(vec![
+                    TransactionalId(StrBytes::from_string(transactional_id.to_owned())),
+                ]);
+                c.call(&req, 0)
+            });
+        match attempt {
+            Ok(r) => match r.transaction_states.first() {
+                Some(s) if s.error_code == 0 => {
+                    let mut partitions: Vec<(String, i32)> = s
+                        .topics
+                        .iter()
+                        .flat_map(|t| t.partitions.iter().map(|&p| (t.topic.0.to_string(), p)))
+                        .collect();
+                    partitions.sort();
+                    return Ok(TxnDescription {
+                        coordinator: node,
+                        state: s.transaction_state.to_string(),
+                        producer_id: s.producer_id.0,
+                        producer_epoch: s.producer_epoch,
+                        timeout_ms: s.transaction_timeout_ms,
+                        start_time_ms: s.transaction_start_time_ms,
+                        partitions,
+                    });
+                }
+                Some(s) => {
+                    last = format!("error code {}", s.error_code);
+                    if !COORDINATOR_RETRY_ERRORS.contains(&s.error_code) {
+                        return Err(admin_err(&step, &coordinator, last));
+                    }
+                }
+                None => last = "empty response".into(),
+            },
+            Err(e) => last = e,
+        }
+        if Instant::now() >= deadline {
+            return Err(admin_err(
+                &step,
+                bootstrap,
+                format!("after {timeout:?}: {last}"),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(200));
     }
 }

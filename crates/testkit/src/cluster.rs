@@ -37,6 +37,8 @@ pub struct ClusterOptions {
     pub server_properties: Vec<(String, String)>,
     /// How long to wait for a node (or the whole cluster) to answer Metadata after starting.
     pub ready_timeout: Duration,
+    /// Feature levels set at format time (see [`crate::broker::BrokerOptions::features`]).
+    pub features: Vec<(String, i16)>,
 }
 
 /// Three JVMs share 2 cores in CI: a small heap, and the serial collector (no parallel GC
@@ -55,6 +57,7 @@ impl Default for ClusterOptions {
             jvm_opts: DEFAULT_JVM_OPTS.iter().map(|s| (*s).to_owned()).collect(),
             server_properties: Vec::new(),
             ready_timeout: Duration::from_secs(120),
+            features: Vec::new(),
         }
     }
 }
@@ -153,6 +156,7 @@ impl Cluster {
                                 server_properties: opts.server_properties.clone(),
                                 cpus: None,
                                 ready_timeout: opts.ready_timeout,
+                                features: opts.features.clone(),
                             },
                             lease_path: lease_path.clone(),
                             state_path: None,
@@ -542,7 +546,8 @@ fn format_command(rt: &KafkaRuntime, node: &Node, cluster_id: &str) -> Command {
     .arg("-t")
     .arg(cluster_id)
     .arg("-c")
-    .arg(node.config_path());
+    .arg(node.config_path())
+    .args(node.feature_args());
     cmd
 }
 
@@ -680,4 +685,74 @@ fn free_ports(n: usize) -> Result<Vec<u16>, BrokerError> {
         .iter()
         .map(|l| Ok(l.local_addr().map_err(err)?.port()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn node(dir: &Path, id: i32, features: Vec<(String, i16)>) -> ClusterNode {
+        let node_dir = dir.join(format!("node-{id}"));
+        fs::create_dir_all(&node_dir).unwrap();
+        ClusterNode {
+            id,
+            node: Node {
+                marker: node_dir.display().to_string(),
+                dir: node_dir,
+                port: 19092,
+                controller_port: 19093,
+                opts: crate::broker::BrokerOptions {
+                    features,
+                    ..crate::broker::BrokerOptions::default()
+                },
+                lease_path: dir.join("lease"),
+                state_path: None,
+                idle_grace_secs: PRIVATE_IDLE_GRACE_SECS,
+            },
+            child: None,
+            paused: false,
+        }
+    }
+
+    /// The replication the transaction tests rely on: transaction state and offsets topics
+    /// replicated 3 times, transaction state min ISR 2, topics min.insync.replicas 2.
+    #[test]
+    fn three_node_config_replicates_transaction_state_and_offsets() {
+        let dir = tempfile::tempdir().unwrap();
+        let cn = node(dir.path(), 2, Vec::new());
+        write_config(&cn, "1@127.0.0.1:1,2@127.0.0.1:2,3@127.0.0.1:3", 3).unwrap();
+        let text = fs::read_to_string(cn.node.config_path()).unwrap();
+        let props: Vec<(&str, &str)> = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split_once('='))
+            .collect();
+        let get = |k: &str| props.iter().find(|(pk, _)| *pk == k).map(|(_, v)| *v);
+        assert_eq!(get("transaction.state.log.replication.factor"), Some("3"));
+        assert_eq!(get("transaction.state.log.min.isr"), Some("2"));
+        assert_eq!(get("offsets.topic.replication.factor"), Some("3"));
+        assert_eq!(get("default.replication.factor"), Some("3"));
+        assert_eq!(get("min.insync.replicas"), Some("2"));
+        assert_eq!(get("unclean.leader.election.enable"), Some("false"));
+        assert_eq!(get("node.id"), Some("2"));
+    }
+
+    #[test]
+    fn format_passes_the_feature_levels() {
+        let dir = tempfile::tempdir().unwrap();
+        let cn = node(dir.path(), 1, vec![("transaction.version".to_owned(), 0)]);
+        let rt = KafkaRuntime {
+            libs: dir.path().join("libs"),
+            classes: dir.path().join("classes"),
+            resolve_secs: 0.0,
+        };
+        let cmd = format_command(&rt, &cn.node, "abc");
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let at = args.iter().position(|a| a == "--feature").unwrap();
+        assert_eq!(args[at + 1], "transaction.version=0");
+    }
 }

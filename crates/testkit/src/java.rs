@@ -231,6 +231,232 @@ fn run_java(
     })
 }
 
+/// One active producer of a partition, as `TransactionsCommand describe-producers` prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerState {
+    /// Producer id.
+    pub producer_id: i64,
+    /// Its latest epoch on this partition.
+    pub producer_epoch: i32,
+    /// Epoch of the coordinator that wrote its last marker (-1: none yet).
+    pub coordinator_epoch: i32,
+    /// Last sequence number written.
+    pub last_sequence: i32,
+    /// Timestamp of its last write (ms).
+    pub last_timestamp: i64,
+    /// First offset of its open transaction on this partition; `None` when no transaction is
+    /// open (every transaction it wrote here has its marker).
+    pub current_txn_start_offset: Option<i64>,
+}
+
+/// One hanging transaction, as `TransactionsCommand find-hanging` prints it: an open transaction
+/// on a partition that its coordinator does not know of (or no longer includes the partition).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HangingTransaction {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Producer id of the open transaction.
+    pub producer_id: i64,
+    /// Its epoch.
+    pub producer_epoch: i32,
+    /// Coordinator epoch (-1 if none).
+    pub coordinator_epoch: i32,
+    /// First offset of the open transaction.
+    pub start_offset: i64,
+    /// Timestamp of the producer's last write (ms).
+    pub last_timestamp: i64,
+    /// How long it has been open, in whole minutes.
+    pub duration_min: i64,
+}
+
+/// What [`find_hanging`] searches (the tool needs one of the two).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HangingScope<'a> {
+    /// Every partition with a replica on this broker.
+    Broker(i32),
+    /// Every partition of this topic.
+    Topic(&'a str),
+}
+
+const TRANSACTIONS_COMMAND: &str = "org.apache.kafka.tools.TransactionsCommand";
+
+/// Runs `TransactionsCommand --bootstrap-server <bootstrap> <args>` and returns the rows of the
+/// table it prints (cells trimmed), after checking its header is `headers`.
+fn transactions_table(
+    bootstrap: &str,
+    args: &[String],
+    headers: &[&str],
+) -> Result<Vec<Vec<String>>, BrokerError> {
+    let mut all = vec!["--bootstrap-server".to_owned(), bootstrap.to_owned()];
+    all.extend_from_slice(args);
+    let out = run_tool(TRANSACTIONS_COMMAND, &all, Duration::from_secs(120))?;
+    let tool = || format!("TransactionsCommand {}", args.join(" "));
+    if !out.status.success() {
+        return Err(BrokerError::Tool {
+            tool: tool(),
+            detail: format!(
+                "{}\n{}{}",
+                out.status,
+                tail_of(&out.stdout, 10),
+                tail_of(&out.stderr, 20)
+            ),
+        });
+    }
+    parse_table(&out.stdout, headers).map_err(|detail| BrokerError::Tool {
+        tool: tool(),
+        detail,
+    })
+}
+
+/// Splits the tool's tab-separated, space-padded table into trimmed cells; the first line must
+/// be the `headers`.
+fn parse_table(stdout: &str, headers: &[&str]) -> Result<Vec<Vec<String>>, String> {
+    let mut lines = stdout.lines().filter(|l| !l.trim().is_empty());
+    let split = |l: &str| -> Vec<String> {
+        l.trim_end_matches('\t')
+            .split('\t')
+            .map(|c| c.trim().to_owned())
+            .collect()
+    };
+    let head = lines.next().ok_or("no output")?;
+    if split(head) != headers {
+        return Err(format!("unexpected header {head:?}\n{stdout}"));
+    }
+    let rows: Vec<Vec<String>> = lines.map(split).collect();
+    if let Some(bad) = rows.iter().find(|r| r.len() != headers.len()) {
+        return Err(format!("row with {} cells: {bad:?}\n{stdout}", bad.len()));
+    }
+    Ok(rows)
+}
+
+fn cell<T: std::str::FromStr>(row: &[String], i: usize) -> Result<T, String> {
+    row[i]
+        .parse()
+        .map_err(|_| format!("cell {i} {:?} of {row:?} does not parse", row[i]))
+}
+
+/// The active producers of `topic`/`partition` (`TransactionsCommand describe-producers`), from
+/// the leader or, with `broker_id`, from that replica.
+pub fn describe_producers(
+    bootstrap: &str,
+    topic: &str,
+    partition: i32,
+    broker_id: Option<i32>,
+) -> Result<Vec<ProducerState>, BrokerError> {
+    let mut args = vec![
+        "describe-producers".to_owned(),
+        "--topic".to_owned(),
+        topic.to_owned(),
+        "--partition".to_owned(),
+        partition.to_string(),
+    ];
+    if let Some(b) = broker_id {
+        args.extend(["--broker-id".to_owned(), b.to_string()]);
+    }
+    let rows = transactions_table(
+        bootstrap,
+        &args,
+        &[
+            "ProducerId",
+            "ProducerEpoch",
+            "LatestCoordinatorEpoch",
+            "LastSequence",
+            "LastTimestamp",
+            "CurrentTransactionStartOffset",
+        ],
+    )?;
+    rows.iter()
+        .map(|r| {
+            Ok(ProducerState {
+                producer_id: cell(r, 0)?,
+                producer_epoch: cell(r, 1)?,
+                coordinator_epoch: cell(r, 2)?,
+                last_sequence: cell(r, 3)?,
+                last_timestamp: cell(r, 4)?,
+                current_txn_start_offset: match r[5].as_str() {
+                    "None" => None,
+                    _ => Some(cell(r, 5)?),
+                },
+            })
+        })
+        .collect::<Result<_, String>>()
+        .map_err(|detail| BrokerError::Tool {
+            tool: "TransactionsCommand describe-producers".into(),
+            detail,
+        })
+}
+
+/// Hanging transactions in `scope` (`TransactionsCommand find-hanging`): open transactions older
+/// than `max_transaction_timeout_min` minutes whose coordinator does not know of them. With 0
+/// every open transaction is examined, which is what a test that has finished all its
+/// transactions wants.
+pub fn find_hanging(
+    bootstrap: &str,
+    scope: HangingScope<'_>,
+    max_transaction_timeout_min: u32,
+) -> Result<Vec<HangingTransaction>, BrokerError> {
+    let mut args = vec![
+        "find-hanging".to_owned(),
+        "--max-transaction-timeout".to_owned(),
+        max_transaction_timeout_min.to_string(),
+    ];
+    match scope {
+        HangingScope::Broker(id) => args.extend(["--broker-id".to_owned(), id.to_string()]),
+        HangingScope::Topic(t) => args.extend(["--topic".to_owned(), t.to_owned()]),
+    }
+    let rows = transactions_table(
+        bootstrap,
+        &args,
+        &[
+            "Topic",
+            "Partition",
+            "ProducerId",
+            "ProducerEpoch",
+            "CoordinatorEpoch",
+            "StartOffset",
+            "LastTimestamp",
+            "Duration(min)",
+        ],
+    )?;
+    rows.iter()
+        .map(|r| {
+            Ok(HangingTransaction {
+                topic: r[0].clone(),
+                partition: cell(r, 1)?,
+                producer_id: cell(r, 2)?,
+                producer_epoch: cell(r, 3)?,
+                coordinator_epoch: cell(r, 4)?,
+                start_offset: cell(r, 5)?,
+                last_timestamp: cell(r, 6)?,
+                duration_min: cell(r, 7)?,
+            })
+        })
+        .collect::<Result<_, String>>()
+        .map_err(|detail| BrokerError::Tool {
+            tool: "TransactionsCommand find-hanging".into(),
+            detail,
+        })
+}
+
+/// [`find_hanging`] on every broker of `broker_ids` (the tool searches one broker at a time).
+pub fn find_hanging_on_brokers(
+    bootstrap: &str,
+    broker_ids: &[i32],
+    max_transaction_timeout_min: u32,
+) -> Result<Vec<HangingTransaction>, BrokerError> {
+    let mut all = Vec::new();
+    for &id in broker_ids {
+        all.extend(find_hanging(
+            bootstrap,
+            HangingScope::Broker(id),
+            max_transaction_timeout_min,
+        )?);
+    }
+    Ok(all)
+}
+
 fn read_all(f: &mut File) -> String {
     let mut buf = Vec::new();
     let _ = f
@@ -321,6 +547,38 @@ mod tests {
             vec![("hi".to_owned(), Some(vec![])), ("n".to_owned(), None)]
         );
         assert_eq!(r.leader_epoch, Some(0));
+    }
+
+    #[test]
+    fn parses_the_transactions_command_tables() {
+        let out = "ProducerId\tProducerEpoch\tLatestCoordinatorEpoch\tLastSequence\tLastTimestamp\tCurrentTransactionStartOffset\t\n\
+                   7         \t3            \t-1                    \t4           \t1700000000000\tNone                         \t\n\
+                   9         \t0            \t2                     \t0           \t1700000000001\t42                           \t\n";
+        let rows = parse_table(
+            out,
+            &[
+                "ProducerId",
+                "ProducerEpoch",
+                "LatestCoordinatorEpoch",
+                "LastSequence",
+                "LastTimestamp",
+                "CurrentTransactionStartOffset",
+            ],
+        )
+        .unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0][5], "None");
+        assert_eq!(rows[1][5], "42");
+        assert_eq!(cell::<i64>(&rows[1], 0).unwrap(), 9);
+        // A different header is refused rather than misread.
+        assert!(parse_table(out, &["Topic"]).is_err());
+        // An empty table (header only) has no rows.
+        let empty = "Topic\tPartition\t\n";
+        assert!(
+            parse_table(empty, &["Topic", "Partition"])
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

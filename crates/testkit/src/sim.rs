@@ -19,7 +19,10 @@ use purekafka_core::config::BrokerAddress;
 use purekafka_core::engine::{
     ConnCommand, ConnId, Engine, Event, Purge, Record, SendError, Transmit,
 };
-use purekafka_core::{ErrorCode, Instant, PersistenceStatus, ProducerConfig};
+use purekafka_core::{
+    ErrorCode, GroupMetadata, Instant, PersistenceStatus, ProducerConfig, TxnError, TxnOffset,
+    TxnOp,
+};
 
 use crate::fake::{FakeCluster, FakeConfig, FakeConnId, FakeOutput};
 
@@ -80,6 +83,17 @@ pub struct ReportInfo {
     pub log_append_time: bool,
 }
 
+/// One transactional operation's result, as `poll_txn_result` gave it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxnResult {
+    /// When it was polled.
+    pub at: Instant,
+    /// The operation.
+    pub op: TxnOp,
+    /// Its result.
+    pub result: Result<(), TxnError>,
+}
+
 /// A global error event.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ErrorEvent {
@@ -105,6 +119,8 @@ pub struct Sim<O> {
     pub reports: Vec<ReportInfo>,
     /// Global error events.
     pub errors: Vec<ErrorEvent>,
+    /// Transactional results (`poll_txn_result`), in the order they were polled.
+    pub txn_results: Vec<TxnResult>,
     /// Harness-detected contract breaches (busy timer, transmit on an unknown connection,
     /// livelock, step cap). Tests assert this is empty.
     pub violations: Vec<String>,
@@ -141,6 +157,7 @@ impl<O: core::fmt::Debug> Sim<O> {
             delivered: Vec::new(),
             reports: Vec::new(),
             errors: Vec::new(),
+            txn_results: Vec::new(),
             violations: Vec::new(),
             connect_latency: Duration::ZERO,
             blackholed_hosts: std::collections::BTreeSet::new(),
@@ -268,6 +285,15 @@ impl<O: core::fmt::Debug> Sim<O> {
             while let Some(ev) = self.engine.poll_event() {
                 progressed = true;
                 self.on_event(ev);
+            }
+            while let Some((op, result)) = self.engine.poll_txn_result() {
+                progressed = true;
+                self.trace_line(|| format!("txn result {op:?}: {result:?}"));
+                self.txn_results.push(TxnResult {
+                    at: self.now,
+                    op,
+                    result,
+                });
             }
             while let Some(out) = self.cluster.poll(self.now) {
                 progressed = true;
@@ -609,6 +635,81 @@ impl<O: core::fmt::Debug> Sim<O> {
     }
 }
 
+impl<O: core::fmt::Debug> Sim<O> {
+    /// Starts a transactional operation with `start` (the engine call), then waits up to
+    /// `limit` for its result. `Err` = refused at once; `Ok(None)` = accepted, no result yet
+    /// (the op goes on, as after a driver's timeout); `Ok(Some(r))` = its result.
+    pub fn txn_op(
+        &mut self,
+        op: TxnOp,
+        limit: Duration,
+        start: impl FnOnce(&mut Engine<O>, Instant) -> Result<(), TxnError>,
+    ) -> Result<Option<Result<(), TxnError>>, TxnError> {
+        let mark = self.txn_results.len();
+        let r = start(&mut self.engine, self.now);
+        self.trace_line(|| format!("txn call {op:?}: {r:?}"));
+        r?;
+        self.pump();
+        let found = |s: &Self| s.txn_results[mark..].iter().any(|r| r.op == op);
+        self.run_until(found, limit);
+        Ok(self.txn_results[mark..]
+            .iter()
+            .find(|r| r.op == op)
+            .map(|r| r.result.clone()))
+    }
+
+    /// `init_transactions`, waiting up to `limit` for the result.
+    pub fn init_transactions(
+        &mut self,
+        limit: Duration,
+    ) -> Result<Option<Result<(), TxnError>>, TxnError> {
+        self.txn_op(TxnOp::Init, limit, |e, now| e.init_transactions(now))
+    }
+
+    /// `begin_transaction` (synchronous).
+    pub fn begin_transaction(&mut self) -> Result<(), TxnError> {
+        let r = self.engine.begin_transaction(self.now);
+        self.trace_line(|| format!("txn call begin: {r:?}"));
+        self.pump();
+        r
+    }
+
+    /// `commit_transaction`, waiting up to `limit` for the result.
+    pub fn commit_transaction(
+        &mut self,
+        limit: Duration,
+    ) -> Result<Option<Result<(), TxnError>>, TxnError> {
+        self.txn_op(TxnOp::Commit, limit, |e, now| e.commit_transaction(now))
+    }
+
+    /// `abort_transaction`, waiting up to `limit` for the result.
+    pub fn abort_transaction(
+        &mut self,
+        limit: Duration,
+    ) -> Result<Option<Result<(), TxnError>>, TxnError> {
+        self.txn_op(TxnOp::Abort, limit, |e, now| e.abort_transaction(now))
+    }
+
+    /// `send_offsets_to_transaction`, waiting up to `limit` for the result.
+    pub fn send_offsets_to_transaction(
+        &mut self,
+        offsets: &[TxnOffset<'_>],
+        group: &GroupMetadata,
+        limit: Duration,
+    ) -> Result<Option<Result<(), TxnError>>, TxnError> {
+        self.txn_op(TxnOp::SendOffsets, limit, |e, now| {
+            e.send_offsets_to_transaction(now, offsets, group)
+        })
+    }
+
+    /// Runs until the fake cluster has no response or disconnect left to deliver (the
+    /// coordinator's own timers may remain), so the cluster can be handed to another engine
+    /// without losing this one's answers; true if it got there within `limit`.
+    pub fn quiesce(&mut self, limit: Duration) -> bool {
+        self.run_until(|s| s.cluster.pending_outputs() == 0, limit)
+    }
+}
+
 fn same_headers(log: &[(String, Option<Bytes>)], reported: &[(String, Option<Vec<u8>>)]) -> bool {
     log.len() == reported.len()
         && log
@@ -635,6 +736,9 @@ fn describe_record(r: &crate::fake::RequestRecord) -> String {
     }
     if let Some(f) = &r.fault {
         out.push_str(&format!(" FAULT {:?}", f.action));
+    }
+    if let Some(code) = r.answered {
+        out.push_str(&format!(" -> {code}"));
     }
     if let Some(why) = &r.rejected {
         out.push_str(&format!(" REJECTED {why}"));

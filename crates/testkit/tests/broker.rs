@@ -463,3 +463,193 @@ fn child_process_starts_private_broker_and_hangs() {
     println!("JVM_PID={}", kafka.pid().unwrap());
     std::thread::sleep(Duration::from_secs(600));
 }
+
+/// Polls `f` every 200 ms until it returns `Some`, or gives up after `timeout`.
+fn poll_until<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Runs TxnProbe.java (the reference transactional producer: a committed, an aborted and an
+/// open transaction, see the file) against `kafka` with `expect_tv` as its finalized
+/// `transaction.version`, and checks every transaction probe of the testkit against the state it
+/// leaves: committed group offsets, read_committed/read_uncommitted views, describe-producers,
+/// DescribeTransactions, find-hanging, and the coordinator's timeout abort of the open one.
+fn check_transaction_probes(kafka: &Kafka, expect_tv: i16) {
+    use purekafka_testkit::broker::{
+        TRANSACTION_VERSION_FEATURE, committed_offsets, describe_transaction, finalized_features,
+        transaction_version,
+    };
+    use purekafka_testkit::java::{
+        HangingScope, Isolation, describe_producers, find_hanging, find_hanging_on_brokers,
+    };
+    let bootstrap = kafka.bootstrap();
+
+    // The feature level, from the testkit's own ApiVersions and from purekafka's negotiation.
+    let features = finalized_features(&bootstrap).unwrap();
+    eprintln!("finalized features: {features:?}");
+    assert_eq!(transaction_version(&bootstrap).unwrap(), expect_tv);
+    assert_eq!(
+        features
+            .get(TRANSACTION_VERSION_FEATURE)
+            .copied()
+            .unwrap_or(0),
+        expect_tv
+    );
+    let raw = purekafka_testkit::raw::RawClient::connect(bootstrap.as_str()).unwrap();
+    assert_eq!(raw.versions().transaction_version(), expect_tv);
+    eprintln!(
+        "advertised Produce {:?}, EndTxn {:?}, TxnOffsetCommit {:?}",
+        raw.versions()
+            .broker_range(kafka_protocol::messages::ApiKey::Produce),
+        raw.versions()
+            .broker_range(kafka_protocol::messages::ApiKey::EndTxn),
+        raw.versions()
+            .broker_range(kafka_protocol::messages::ApiKey::TxnOffsetCommit),
+    );
+    drop(raw);
+
+    let topic = kafka.unique_topic("tk-txn", 1).unwrap();
+    let src = format!("{topic}-src");
+    kafka.create_topic(&src, 1, &[]).unwrap();
+    let group = format!("{topic}-group");
+    let txn_id = format!("{topic}-txn");
+    let probe = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("kafka/TxnProbe.java");
+    let out = java::run_tool(
+        &probe.display().to_string(),
+        &[
+            bootstrap.clone(),
+            topic.clone(),
+            src.clone(),
+            group.clone(),
+            txn_id.clone(),
+            "12000".into(),
+        ],
+        Duration::from_secs(180),
+    )
+    .unwrap();
+    assert!(
+        out.status.success() && out.stdout.contains("DONE 3"),
+        "{}\n{}\n{}",
+        out.status,
+        out.stdout,
+        out.stderr
+    );
+
+    // The open transaction: offsets 0 committed, 1 marker, 2 aborted, 3 marker, 4 open.
+    let producers = describe_producers(&bootstrap, &topic, 0, None).unwrap();
+    assert_eq!(producers.len(), 1, "{producers:?}");
+    assert_eq!(producers[0].current_txn_start_offset, Some(4));
+    let open = describe_transaction(&bootstrap, &txn_id, Duration::from_secs(30)).unwrap();
+    eprintln!("open transaction: {open:?}");
+    assert_eq!(open.state, "Ongoing");
+    assert_eq!(open.timeout_ms, 12000);
+    assert!(open.start_time_ms > 0);
+    assert!(open.partitions.contains(&(topic.clone(), 0)), "{open:?}");
+    assert_eq!(open.producer_id, producers[0].producer_id);
+    // The coordinator knows about it: not hanging, even with no minimum age.
+    assert_eq!(
+        find_hanging(&bootstrap, HangingScope::Topic(&topic), 0).unwrap(),
+        vec![]
+    );
+
+    // Offsets of the committed transaction only (the aborted one's 9 never shows).
+    let offsets =
+        committed_offsets(&bootstrap, &group, &[(&src, 1)], Duration::from_secs(30)).unwrap();
+    assert_eq!(
+        offsets.into_iter().collect::<Vec<_>>(),
+        vec![((src.clone(), 0), 5)]
+    );
+    // An unknown group has no offsets.
+    assert!(
+        committed_offsets(
+            &bootstrap,
+            &format!("{group}-none"),
+            &[(&src, 1)],
+            Duration::from_secs(30)
+        )
+        .unwrap()
+        .is_empty()
+    );
+
+    let values = |isolation| -> Vec<String> {
+        java::read_topic(
+            &bootstrap,
+            &topic,
+            &ReadOptions {
+                isolation,
+                ..ReadOptions::default()
+            },
+        )
+        .unwrap()
+        .into_iter()
+        .map(|r| String::from_utf8(r.value.unwrap()).unwrap())
+        .collect()
+    };
+    // read_committed stops at the open transaction (the last stable offset).
+    assert_eq!(values(Isolation::ReadCommitted), ["committed"]);
+    assert_eq!(
+        values(Isolation::ReadUncommitted),
+        ["committed", "aborted", "open"]
+    );
+
+    // The coordinator aborts it after transaction.timeout.ms (its check runs every
+    // transaction.abort.timed.out.transaction.cleanup.interval.ms, 10 s by default) and fences
+    // the producer by bumping the epoch.
+    let aborted = poll_until(Duration::from_secs(90), || {
+        describe_transaction(&bootstrap, &txn_id, Duration::from_secs(10))
+            .ok()
+            .filter(|d| d.state == "CompleteAbort")
+    })
+    .unwrap_or_else(|| panic!("the open transaction was not aborted by its timeout"));
+    eprintln!("after the timeout: {aborted:?}");
+    assert!(aborted.producer_epoch > open.producer_epoch, "{aborted:?}");
+    assert!(aborted.partitions.is_empty(), "{aborted:?}");
+    let closed = poll_until(Duration::from_secs(30), || {
+        describe_producers(&bootstrap, &topic, 0, None)
+            .ok()
+            .filter(|ps| ps.iter().all(|p| p.current_txn_start_offset.is_none()))
+    });
+    assert!(closed.is_some(), "the abort marker was never written");
+    assert_eq!(values(Isolation::ReadCommitted), ["committed"]);
+    assert_eq!(
+        find_hanging_on_brokers(&bootstrap, &kafka.broker_ids().unwrap(), 0).unwrap(),
+        vec![]
+    );
+    // The offsets are unchanged by the aborted transactions.
+    assert_eq!(
+        committed_offsets(&bootstrap, &group, &[(&src, 1)], Duration::from_secs(30))
+            .unwrap()
+            .get(&(src, 0)),
+        Some(&5)
+    );
+}
+
+#[test]
+fn transaction_probes_on_the_default_tv2_broker() {
+    let kafka = shared();
+    check_transaction_probes(&kafka, 2);
+}
+
+#[test]
+fn transaction_probes_on_a_tv1_broker() {
+    let opts = BrokerOptions {
+        // A quicker timeout abort than the 10 s default check interval.
+        server_properties: vec![(
+            "transaction.abort.timed.out.transaction.cleanup.interval.ms".into(),
+            "1000".into(),
+        )],
+        ..BrokerOptions::default()
+    }
+    .with_transaction_version(0);
+    let kafka = Kafka::start(opts).unwrap();
+    check_transaction_probes(&kafka, 0);
+}

@@ -9,7 +9,8 @@ use kafka_protocol::messages::ApiKey;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FaultAction {
     /// Answer with this Kafka error code instead of processing (Produce: for the matched
-    /// partition, or every partition when the fault names none; nothing is appended).
+    /// partition, or every partition when the fault names none; nothing is appended;
+    /// AddPartitionsToTxn, TxnOffsetCommit: every partition; FindCoordinator: every key).
     Error(i16),
     /// Like [`FaultAction::Error`], and the response is also late by the duration
     /// (librdkafka's `push_request_error_rtts`).
@@ -43,8 +44,12 @@ pub struct Fault {
     pub api_key: Option<ApiKey>,
     /// The broker the request must reach (None = any).
     pub broker: Option<i32>,
-    /// For Produce: a partition the request must carry (None = any).
+    /// For Produce, AddPartitionsToTxn and TxnOffsetCommit: a partition the request must
+    /// carry (None = any).
     pub partition: Option<(String, i32)>,
+    /// A transactional id or group id the request must name (InitProducerId, the
+    /// transaction APIs, FindCoordinator keys, a transactional Produce); None = any.
+    pub key: Option<String>,
     /// How many more requests this fault applies to.
     pub count: u32,
     /// What those requests suffer.
@@ -58,6 +63,7 @@ impl Fault {
             api_key: Some(api_key),
             broker: None,
             partition: None,
+            key: None,
             count: 1,
             action,
         }
@@ -69,6 +75,7 @@ impl Fault {
             api_key: None,
             broker: None,
             partition: None,
+            key: None,
             count: 1,
             action,
         }
@@ -93,13 +100,21 @@ impl Fault {
         self
     }
 
+    /// Only requests naming `key` (a transactional id, a group id, a FindCoordinator key).
+    pub fn for_key(mut self, key: &str) -> Self {
+        self.key = Some(key.to_owned());
+        self
+    }
+
     pub(crate) fn matches(
         &self,
         api_key: ApiKey,
         broker: i32,
         partitions: &[(String, i32)],
+        keys: &[String],
     ) -> bool {
         self.count > 0
+            && self.key.as_ref().is_none_or(|k| keys.contains(k))
             && self.api_key.is_none_or(|k| k == api_key)
             && self.broker.is_none_or(|b| b == broker)
             && self

@@ -12,9 +12,10 @@ use kafka_protocol::messages::produce_response::{
     LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
 };
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, InitProducerIdRequest,
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, ApiKey, ApiVersionsRequest,
+    ApiVersionsResponse, BrokerId, EndTxnRequest, FindCoordinatorRequest, InitProducerIdRequest,
     InitProducerIdResponse, MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse,
-    ProducerId, RequestHeader, ResponseHeader, TopicName,
+    ProducerId, RequestHeader, ResponseHeader, TopicName, TxnOffsetCommitRequest,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use purekafka_core::Instant;
@@ -37,13 +38,19 @@ const INVALID_PRODUCER_EPOCH: i16 = 47;
 const UNSUPPORTED_VERSION: i16 = 35;
 const INVALID_RECORD: i16 = 87;
 const UNKNOWN_TOPIC_ID: i16 = 100;
+const INVALID_REQUEST: i16 = 42;
 
 /// The requests the fake answers.
-enum RequestKind {
+pub(super) enum RequestKind {
     ApiVersions,
     Metadata(MetadataRequest),
     Produce(ProduceRequest),
     InitProducerId(InitProducerIdRequest),
+    FindCoordinator(FindCoordinatorRequest),
+    AddPartitionsToTxn(AddPartitionsToTxnRequest),
+    AddOffsetsToTxn(AddOffsetsToTxnRequest),
+    TxnOffsetCommit(TxnOffsetCommitRequest),
+    EndTxn(EndTxnRequest),
 }
 
 /// What a handler decided for the connection besides (maybe) a response body.
@@ -73,6 +80,7 @@ impl FakeCluster {
             produce: None,
             fault: None,
             rejected: None,
+            answered: None,
         };
         if frame.len() < 4 {
             record.rejected = Some(format!("frame of {} bytes", frame.len()));
@@ -122,22 +130,35 @@ impl FakeCluster {
             record.rejected = Some(format!("{api_key:?} v{version} not supported"));
             return self.reject(now, record);
         }
-        let decoded = match api_key {
-            ApiKey::ApiVersions => {
-                ApiVersionsRequest::decode(&mut buf, version).map(|_| RequestKind::ApiVersions)
-            }
-            ApiKey::Metadata => {
-                MetadataRequest::decode(&mut buf, version).map(RequestKind::Metadata)
-            }
-            ApiKey::Produce => ProduceRequest::decode(&mut buf, version).map(RequestKind::Produce),
-            ApiKey::InitProducerId => {
-                InitProducerIdRequest::decode(&mut buf, version).map(RequestKind::InitProducerId)
-            }
-            _ => {
-                record.rejected = Some(format!("{api_key:?} is not implemented by the fake"));
-                return self.reject(now, record);
-            }
-        };
+        let decoded =
+            match api_key {
+                ApiKey::ApiVersions => {
+                    ApiVersionsRequest::decode(&mut buf, version).map(|_| RequestKind::ApiVersions)
+                }
+                ApiKey::Metadata => {
+                    MetadataRequest::decode(&mut buf, version).map(RequestKind::Metadata)
+                }
+                ApiKey::Produce => {
+                    ProduceRequest::decode(&mut buf, version).map(RequestKind::Produce)
+                }
+                ApiKey::InitProducerId => InitProducerIdRequest::decode(&mut buf, version)
+                    .map(RequestKind::InitProducerId),
+                ApiKey::FindCoordinator => FindCoordinatorRequest::decode(&mut buf, version)
+                    .map(RequestKind::FindCoordinator),
+                ApiKey::AddPartitionsToTxn if version <= 3 => {
+                    AddPartitionsToTxnRequest::decode(&mut buf, version)
+                        .map(RequestKind::AddPartitionsToTxn)
+                }
+                ApiKey::AddOffsetsToTxn => AddOffsetsToTxnRequest::decode(&mut buf, version)
+                    .map(RequestKind::AddOffsetsToTxn),
+                ApiKey::TxnOffsetCommit => TxnOffsetCommitRequest::decode(&mut buf, version)
+                    .map(RequestKind::TxnOffsetCommit),
+                ApiKey::EndTxn => EndTxnRequest::decode(&mut buf, version).map(RequestKind::EndTxn),
+                _ => {
+                    record.rejected = Some(format!("{api_key:?} is not implemented by the fake"));
+                    return self.reject(now, record);
+                }
+            };
         let request = match decoded {
             Ok(r) => r,
             Err(e) => {
@@ -147,9 +168,26 @@ impl FakeCluster {
         };
         let partitions = match &request {
             RequestKind::Produce(p) => self.produce_partitions(p, version),
+            RequestKind::AddPartitionsToTxn(r) => r
+                .v3_and_below_topics
+                .iter()
+                .flat_map(|t| t.partitions.iter().map(|&p| (t.name.0.to_string(), p)))
+                .collect(),
+            RequestKind::TxnOffsetCommit(r) => r
+                .topics
+                .iter()
+                .flat_map(|t| {
+                    t.partitions
+                        .iter()
+                        .map(|p| (t.name.0.to_string(), p.partition_index))
+                })
+                .collect(),
             _ => Vec::new(),
         };
-        let fault = self.take_fault(api_key, node, &partitions);
+        let keys = Self::request_keys(&request);
+        // Coordinator work due now (markers, timeouts) happens before the request is read.
+        self.run_timers(now);
+        let fault = self.take_fault(api_key, node, &partitions, &keys);
         record.fault = fault.clone();
         let action = fault.as_ref().map(|f| f.action.clone());
         if action == Some(FaultAction::DisconnectBefore) {
@@ -186,7 +224,80 @@ impl FakeCluster {
                 }
             }
             RequestKind::InitProducerId(req) => {
-                let body = self.init_producer_id(&req, error.map(|e| e.0));
+                let txn_id = req
+                    .transactional_id
+                    .as_ref()
+                    .map(|t| t.0.to_string())
+                    .filter(|_| error.is_none());
+                let mut body = match txn_id {
+                    Some(id) => self.init_transactional_producer_id(now, node, &id, &req, version),
+                    None => self.init_producer_id(&req, error.map(|e| e.0)),
+                };
+                body.throttle_time_ms = throttle_ms;
+                record.answered = Some(body.error_code);
+                Outcome {
+                    body: encode_body(&body, version, &mut self.internal_errors),
+                    close: false,
+                }
+            }
+            RequestKind::FindCoordinator(req) => {
+                let mut body = self.find_coordinator(&req, version, error.map(|e| e.0));
+                if version >= 1 {
+                    body.throttle_time_ms = throttle_ms;
+                }
+                record.answered = Some(
+                    body.coordinators
+                        .first()
+                        .map_or(body.error_code, |c| c.error_code),
+                );
+                Outcome {
+                    body: encode_body(&body, version, &mut self.internal_errors),
+                    close: false,
+                }
+            }
+            RequestKind::AddPartitionsToTxn(req) => {
+                let mut body =
+                    self.add_partitions_to_txn(now, node, &req, version, error.map(|e| e.0));
+                body.throttle_time_ms = throttle_ms;
+                record.answered = body
+                    .results_by_topic_v3_and_below
+                    .iter()
+                    .flat_map(|t| t.results_by_partition.iter())
+                    .map(|p| p.partition_error_code)
+                    .max_by_key(|&c| c != NONE);
+                Outcome {
+                    body: encode_body(&body, version, &mut self.internal_errors),
+                    close: false,
+                }
+            }
+            RequestKind::AddOffsetsToTxn(req) => {
+                let mut body =
+                    self.add_offsets_to_txn(now, node, &req, version, error.map(|e| e.0));
+                body.throttle_time_ms = throttle_ms;
+                record.answered = Some(body.error_code);
+                Outcome {
+                    body: encode_body(&body, version, &mut self.internal_errors),
+                    close: false,
+                }
+            }
+            RequestKind::TxnOffsetCommit(req) => {
+                let mut body = self.txn_offset_commit(now, node, &req, version, error.map(|e| e.0));
+                body.throttle_time_ms = throttle_ms;
+                record.answered = body
+                    .topics
+                    .iter()
+                    .flat_map(|t| t.partitions.iter())
+                    .map(|p| p.error_code)
+                    .max_by_key(|&c| c != NONE);
+                Outcome {
+                    body: encode_body(&body, version, &mut self.internal_errors),
+                    close: false,
+                }
+            }
+            RequestKind::EndTxn(req) => {
+                let mut body = self.end_txn(now, node, &req, version, error.map(|e| e.0));
+                body.throttle_time_ms = throttle_ms;
+                record.answered = Some(body.error_code);
                 Outcome {
                     body: encode_body(&body, version, &mut self.internal_errors),
                     close: false,
@@ -311,11 +422,12 @@ impl FakeCluster {
         api_key: ApiKey,
         node: i32,
         partitions: &[(String, i32)],
+        keys: &[String],
     ) -> Option<AppliedFault> {
         let f = self
             .faults
             .iter_mut()
-            .find(|f| f.matches(api_key, node, partitions))?;
+            .find(|f| f.matches(api_key, node, partitions, keys))?;
         f.count -= 1;
         let applied = AppliedFault {
             partition: f.partition.clone(),
@@ -511,7 +623,9 @@ impl FakeCluster {
         error: Option<i16>,
     ) -> InitProducerIdResponse {
         let mut resp = InitProducerIdResponse::default();
-        if let Some(code) = error {
+        // Kafka: the current producer id and epoch come both or neither.
+        let half = (req.producer_id.0 == -1) != (req.producer_epoch == -1);
+        if let Some(code) = error.or_else(|| half.then_some(INVALID_REQUEST)) {
             resp.error_code = code;
             resp.producer_id = ProducerId(-1);
             resp.producer_epoch = -1;
@@ -582,6 +696,16 @@ impl FakeCluster {
                     code
                 } else if !acks_ok {
                     INVALID_REQUIRED_ACKS
+                } else if let Some(code) = self.txn_produce_check(
+                    now,
+                    node,
+                    name.as_deref(),
+                    pd.index,
+                    parsed.as_ref(),
+                    req.transactional_id.as_ref().map(|t| t.0.as_str()),
+                    version,
+                ) {
+                    code
                 } else {
                     match self.try_append(
                         now,
@@ -643,6 +767,35 @@ impl FakeCluster {
         (resp, summary)
     }
 
+    /// Transaction checks of one produced batch, before it is appended: a client may not
+    /// write control batches, and a transactional batch is verified with the coordinator.
+    #[allow(clippy::too_many_arguments)]
+    fn txn_produce_check(
+        &mut self,
+        now: Instant,
+        node: i32,
+        topic: Option<&str>,
+        partition: i32,
+        parsed: Option<&Result<super::BatchHeader, super::BatchError>>,
+        txn_id: Option<&str>,
+        version: i16,
+    ) -> Option<i16> {
+        let (Some(topic), Some(Ok(h))) = (topic, parsed) else {
+            return None;
+        };
+        if self.leader(topic, partition).map(|l| l.0) != Some(node) {
+            return None;
+        }
+        if h.attributes & super::ATTR_CONTROL != 0 {
+            return Some(INVALID_RECORD);
+        }
+        if h.attributes & super::ATTR_TRANSACTIONAL == 0 {
+            return None;
+        }
+        self.verify_txn_produce(now, txn_id, h, topic, partition, version)
+            .err()
+    }
+
     /// Appends one partition's batch if this broker leads it (or finds it is an idempotent
     /// duplicate); returns where it is, or the Kafka error code.
     #[allow(clippy::too_many_arguments)]
@@ -682,7 +835,16 @@ impl FakeCluster {
         }
         let log_append_time_ms = if log_append_time { wall_ms } else { -1 };
         let base_offset = p.next_offset;
+        let transactional = header.attributes & super::ATTR_TRANSACTIONAL != 0;
         if header.producer_id >= 0 {
+            if !transactional
+                && p.producers
+                    .get(&header.producer_id)
+                    .is_some_and(|s| s.txn_first_offset.is_some())
+            {
+                // Kafka: "Expected transactional write from producer".
+                return Err(super::txn::INVALID_TXN_STATE);
+            }
             match check_sequence(p.producers.get(&header.producer_id), &header) {
                 SeqCheck::Append => {}
                 SeqCheck::Duplicate {
@@ -701,6 +863,10 @@ impl FakeCluster {
             if state.epoch != header.producer_epoch {
                 state.epoch = header.producer_epoch;
                 state.batches.clear();
+            }
+            state.fresh_epoch = false;
+            if transactional && state.txn_first_offset.is_none() {
+                state.txn_first_offset = Some(base_offset);
             }
             let last = increment_sequence(header.base_sequence, header.last_offset_delta);
             state
@@ -776,6 +942,10 @@ fn check_sequence(state: Option<&super::ProducerState>, h: &super::BatchHeader) 
     }
     match state.batches.back() {
         Some(&(_, prev_last, _, _)) if increment_sequence(prev_last, 1) != h.base_sequence => {
+            SeqCheck::Reject(OUT_OF_ORDER_SEQUENCE_NUMBER)
+        }
+        // A marker started this epoch: sequences restart at 0 (KIP-890 TV2, fences).
+        None if state.fresh_epoch && h.base_sequence != 0 => {
             SeqCheck::Reject(OUT_OF_ORDER_SEQUENCE_NUMBER)
         }
         _ => SeqCheck::Append,

@@ -11,9 +11,19 @@
 //! of one of the last 5 batches is answered with its original offset and not appended, a
 //! sequence gap gets OUT_OF_ORDER_SEQUENCE_NUMBER, an older epoch INVALID_PRODUCER_EPOCH. `acks=0` gets no response (and, as Kafka does, a closed connection on error).
 //!
+//! Transactions (the `txn` module, Kafka 4.1's coordinator rules): FindCoordinator v0-v6,
+//! InitProducerId with a transactional id, AddPartitionsToTxn v0-v3, AddOffsetsToTxn,
+//! TxnOffsetCommit, EndTxn, transactional Produce (verification, Produce v12's implicit add),
+//! COMMIT/ABORT control batches, transaction timeouts on virtual time, and the views a test
+//! checks with: [`FakeCluster::read_committed`], [`FakeCluster::committed_offsets`],
+//! [`FakeCluster::completed_transactions`], [`FakeCluster::hanging_transactions`].
+//! `transaction.version` is a [`FakeConfig`] feature ([`FakeConfig::with_transaction_version`]).
+//!
 //! Faults: scripted per-request [`Fault`]s (error codes, delays, hangs, disconnects before or
-//! after processing, KIP-219 throttles, truncated or junk responses), broker down/up,
-//! per-broker latency, leader moves with epoch bumps, partition growth. Every request is
+//! after processing, KIP-219 throttles, truncated or junk responses; filtered by API, broker,
+//! partition, transactional/group id), broker down/up, per-broker latency, leader moves with
+//! epoch bumps, partition growth, coordinator moves ([`FakeCluster::move_coordinator`]) and
+//! fail-over of a dead broker's leaderships ([`FakeCluster::fail_over`]). Every request is
 //! recorded ([`RequestRecord`]) with its arrival time, what it carried and what it was
 //! answered.
 //!
@@ -23,7 +33,12 @@ mod batch;
 mod faults;
 mod handlers;
 #[cfg(test)]
+mod real_kafka_tests;
+#[cfg(test)]
 mod tests;
+mod txn;
+#[cfg(test)]
+mod txn_tests;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -36,6 +51,11 @@ use uuid::Uuid;
 
 pub use batch::{BATCH_HEADER_LEN, BatchError, BatchHeader, crc32c, parse_single_batch};
 pub use faults::{AppliedFault, Fault, FaultAction};
+pub use txn::{
+    ATTR_CONTROL, ATTR_TRANSACTIONAL, CONSUMER_OFFSETS_TOPIC, CommittedOffset, CompletedTxn,
+    ControlMarker, CoordinatorType, EndCause, HangingTxn, INTERNAL_PARTITIONS,
+    TRANSACTION_STATE_TOPIC, TxnInfo, TxnStatus, java_string_hash, key_partition,
+};
 
 /// Host-name prefix of fake broker addresses (`fake-<node>`).
 pub const HOST_PREFIX: &str = "fake-";
@@ -176,6 +196,48 @@ pub struct FakeConfig {
     pub max_message_bytes: usize,
     /// Cluster id in Metadata.
     pub cluster_id: String,
+    /// `transaction.max.timeout.ms` (Kafka's default 15 min): InitProducerId with a longer
+    /// `transaction.timeout.ms` gets INVALID_TRANSACTION_TIMEOUT.
+    pub transaction_max_timeout: Duration,
+    /// How long the coordinator takes to write the markers of a transaction after EndTxn
+    /// (or a fence or timeout); meanwhile the transaction is PrepareCommit/PrepareAbort and
+    /// requests for it get CONCURRENT_TRANSACTIONS.
+    pub txn_marker_latency: Duration,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms` (Kafka's default 10 s):
+    /// timed-out transactions are aborted on the first multiple of it past their deadline.
+    /// Zero = exactly at the deadline.
+    pub txn_abort_check_interval: Duration,
+    /// How long a coordinator that just took over a key answers COORDINATOR_LOAD_IN_PROGRESS.
+    pub coordinator_load_time: Duration,
+}
+
+impl FakeConfig {
+    /// The finalized `transaction.version` the cluster advertises (0 when not finalized).
+    pub fn transaction_version(&self) -> i16 {
+        self.features
+            .iter()
+            .find(|f| f.name == "transaction.version")
+            .map_or(0, |f| f.finalized)
+    }
+
+    /// Finalizes `transaction.version` at `level` (0 = not finalized, as a cluster formatted
+    /// with `transaction.version=0`, or a 3.x one): 2 enables KIP-890 TV2 for clients.
+    pub fn with_transaction_version(mut self, level: i16) -> Self {
+        match self
+            .features
+            .iter_mut()
+            .find(|f| f.name == "transaction.version")
+        {
+            Some(f) => f.finalized = level,
+            None => self.features.push(Feature {
+                name: "transaction.version".to_owned(),
+                min: 0,
+                max: 2,
+                finalized: level,
+            }),
+        }
+        self
+    }
 }
 
 impl Default for FakeConfig {
@@ -190,6 +252,10 @@ impl Default for FakeConfig {
             wall_clock_origin_ms: 1_700_000_000_000,
             max_message_bytes: 1_048_588,
             cluster_id: "fake-cluster".to_owned(),
+            transaction_max_timeout: Duration::from_secs(900),
+            txn_marker_latency: Duration::from_millis(3),
+            txn_abort_check_interval: Duration::from_secs(10),
+            coordinator_load_time: Duration::ZERO,
         }
     }
 }
@@ -299,6 +365,10 @@ pub struct RequestRecord {
     pub fault: Option<AppliedFault>,
     /// Why the fake refused it (unsupported version, decode failure), closing the connection.
     pub rejected: Option<String>,
+    /// The error code answered by a coordinator API (FindCoordinator: the first key's;
+    /// AddPartitionsToTxn, TxnOffsetCommit: the first partition error, else 0); None for
+    /// the other APIs.
+    pub answered: Option<i16>,
 }
 
 struct Broker {
@@ -321,6 +391,10 @@ struct ProducerState {
     epoch: i16,
     /// The last [`RETAINED_BATCHES`] batches: (first seq, last seq, base offset, append time).
     batches: std::collections::VecDeque<(i32, i32, i64, i64)>,
+    /// A marker started this epoch: the next batch must have sequence 0.
+    fresh_epoch: bool,
+    /// First offset of the producer's open transaction on this partition.
+    txn_first_offset: Option<i64>,
 }
 
 /// Kafka keeps the last 5 batches per producer and partition for duplicate detection
@@ -356,6 +430,7 @@ pub struct FakeCluster {
     requests: Vec<RequestRecord>,
     next_producer_id: i64,
     internal_errors: Vec<String>,
+    coordinators: txn::Coordinators,
 }
 
 impl FakeCluster {
@@ -384,6 +459,7 @@ impl FakeCluster {
             requests: Vec::new(),
             next_producer_id: 1000,
             internal_errors: Vec::new(),
+            coordinators: txn::Coordinators::default(),
         }
     }
 
@@ -595,49 +671,65 @@ impl FakeCluster {
                 partition,
             })?;
         let mut out = Vec::new();
-        for b in log {
-            let decode_err = |reason: String| FakeError::Decode {
-                topic: topic.to_owned(),
-                partition,
-                base_offset: b.base_offset,
-                reason,
-            };
-            let mut batches = purekafka_protocol::batch::decode_batches(
-                &b.bytes,
-                &purekafka_protocol::batch::DecodeLimits::default(),
-            );
-            let batch = match batches.next() {
-                Some(Ok(batch)) => batch,
-                Some(Err(e)) => return Err(decode_err(e.to_string())),
-                None => return Err(decode_err("no batch".to_owned())),
-            };
-            if batch.records.len() != b.header.record_count as usize {
-                return Err(decode_err(format!(
-                    "{} records decoded, header says {}",
-                    batch.records.len(),
-                    b.header.record_count
-                )));
-            }
-            for r in &batch.records {
-                out.push(LogRecord {
-                    // The producer writes baseOffset 0; the broker's assigned base replaces it.
-                    offset: b.base_offset + i64::from(r.offset_delta),
-                    timestamp: if b.log_append_time_ms >= 0 {
-                        b.log_append_time_ms
-                    } else {
-                        batch.timestamp_of(r)
-                    },
-                    key: r.key.clone().map(Bytes::from),
-                    value: r.value.clone().map(Bytes::from),
-                    headers: r
-                        .headers
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.clone().map(Bytes::from)))
-                        .collect(),
-                });
-            }
+        // Control batches (transaction markers) are not records a consumer sees.
+        for b in log
+            .iter()
+            .filter(|b| b.header.attributes & ATTR_CONTROL == 0)
+        {
+            out.extend(self.decode_stored(topic, partition, b)?);
         }
         Ok(out)
+    }
+
+    /// Decodes the records of one stored batch.
+    fn decode_stored(
+        &self,
+        topic: &str,
+        partition: i32,
+        b: &StoredBatch,
+    ) -> Result<Vec<LogRecord>, FakeError> {
+        let decode_err = |reason: String| FakeError::Decode {
+            topic: topic.to_owned(),
+            partition,
+            base_offset: b.base_offset,
+            reason,
+        };
+        let mut batches = purekafka_protocol::batch::decode_batches(
+            &b.bytes,
+            &purekafka_protocol::batch::DecodeLimits::default(),
+        );
+        let batch = match batches.next() {
+            Some(Ok(batch)) => batch,
+            Some(Err(e)) => return Err(decode_err(e.to_string())),
+            None => return Err(decode_err("no batch".to_owned())),
+        };
+        if batch.records.len() != b.header.record_count as usize {
+            return Err(decode_err(format!(
+                "{} records decoded, header says {}",
+                batch.records.len(),
+                b.header.record_count
+            )));
+        }
+        Ok(batch
+            .records
+            .iter()
+            .map(|r| LogRecord {
+                // The producer writes baseOffset 0; the broker's assigned base replaces it.
+                offset: b.base_offset + i64::from(r.offset_delta),
+                timestamp: if b.log_append_time_ms >= 0 {
+                    b.log_append_time_ms
+                } else {
+                    batch.timestamp_of(r)
+                },
+                key: r.key.clone().map(Bytes::from),
+                value: r.value.clone().map(Bytes::from),
+                headers: r
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone().map(Bytes::from)))
+                    .collect(),
+            })
+            .collect())
     }
 
     /// Opens a connection to the broker at `host:port`. Fails for unknown addresses and for
@@ -759,15 +851,28 @@ impl FakeCluster {
         }
     }
 
-    /// When the next output becomes due.
-    pub fn next_due(&self) -> Option<Instant> {
-        self.pending.keys().next().map(|&(due, _)| due)
+    /// Responses and disconnect notices not delivered yet.
+    pub fn pending_outputs(&self) -> usize {
+        self.pending.len()
     }
 
-    /// The next output due at or before `now`.
+    /// When the next output becomes due, or the coordinator has work to do (transaction
+    /// markers, timeouts: [`FakeCluster::poll`] does it).
+    pub fn next_due(&self) -> Option<Instant> {
+        let output = self.pending.keys().next().map(|&(due, _)| due);
+        match (output, self.coordinators.next_timer()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The next output due at or before `now`. Coordinator work due before it runs first.
     pub fn poll(&mut self, now: Instant) -> Option<FakeOutput> {
+        let first_output = self.pending.keys().next().map(|&(due, _)| due);
+        self.run_timers(first_output.map_or(now, |d| d.min(now)));
         let (&key, _) = self.pending.iter().next()?;
         if key.0 > now {
+            self.run_timers(now);
             return None;
         }
         let (conn, frame) = self.pending.remove(&key)?;

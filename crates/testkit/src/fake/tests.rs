@@ -17,11 +17,11 @@ use kafka_protocol::records::{
 
 const MS: Duration = Duration::from_millis(1);
 
-fn t(ms: u64) -> Instant {
+pub(super) fn t(ms: u64) -> Instant {
     Instant::from_millis(ms)
 }
 
-fn frame<R: Encodable>(key: ApiKey, version: i16, cid: i32, body: &R) -> Bytes {
+pub(super) fn frame<R: Encodable>(key: ApiKey, version: i16, cid: i32, body: &R) -> Bytes {
     let mut buf = BytesMut::new();
     RequestHeader::default()
         .with_request_api_key(key as i16)
@@ -34,7 +34,7 @@ fn frame<R: Encodable>(key: ApiKey, version: i16, cid: i32, body: &R) -> Bytes {
     buf.freeze()
 }
 
-fn response<R: Decodable>(key: ApiKey, version: i16, frame: Bytes) -> (i32, R) {
+pub(super) fn response<R: Decodable>(key: ApiKey, version: i16, frame: Bytes) -> (i32, R) {
     let mut b = frame;
     let h = ResponseHeader::decode(&mut b, key.response_header_version(version)).unwrap();
     let r = R::decode(&mut b, version).unwrap();
@@ -88,7 +88,7 @@ fn idempotent_batch(
     buf.freeze()
 }
 
-fn produce_req(acks: i16, parts: &[(&str, i32, Bytes)]) -> ProduceRequest {
+pub(super) fn produce_req(acks: i16, parts: &[(&str, i32, Bytes)]) -> ProduceRequest {
     let mut req = ProduceRequest::default()
         .with_acks(acks)
         .with_timeout_ms(30_000);
@@ -645,6 +645,7 @@ fn init_producer_id_allocates_and_bumps() {
             4,
             1,
             &InitProducerIdRequest::default()
+                .with_transactional_id(None)
                 .with_producer_id(kafka_protocol::messages::ProducerId(-1))
                 .with_producer_epoch(-1)
                 .with_transaction_timeout_ms(60_000),
@@ -658,6 +659,7 @@ fn init_producer_id_allocates_and_bumps() {
         (0, 1000, 0)
     );
     let bump = InitProducerIdRequest::default()
+        .with_transactional_id(None)
         .with_producer_id(r.producer_id)
         .with_producer_epoch(0);
     c.send(t(1), conn, frame(ApiKey::InitProducerId, 4, 2, &bump))
