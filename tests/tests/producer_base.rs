@@ -617,6 +617,37 @@ fn statistics_reach_the_context_as_rdkafka_json() {
     assert_eq!(t.partitions.len(), 2);
     assert_eq!(t.partitions.values().map(|p| p.txmsgs).sum::<u64>(), 10);
     assert!(last.brokers.values().any(|b| b.state == "UP"));
+    // The rolling windows cover one interval each: over all of them, every batch was
+    // counted once and some request got its round trip measured.
+    let batched: i64 = parsed
+        .iter()
+        .filter_map(|s| s.topics.get(&topic))
+        .map(|t| t.batchcnt.sum)
+        .sum();
+    assert_eq!(batched, 10);
+    assert!(
+        parsed
+            .iter()
+            .filter_map(|s| s.topics.get(&topic))
+            .all(|t| t.batchsize.cnt == t.batchcnt.cnt && t.batchsize.sum >= t.batchcnt.sum)
+    );
+    let rtts: Vec<_> = parsed
+        .iter()
+        .flat_map(|s| s.brokers.values())
+        .filter_map(|b| b.rtt.as_ref())
+        .filter(|w| w.cnt > 0)
+        .collect();
+    assert!(!rtts.is_empty(), "no rtt sample in any interval");
+    assert!(
+        rtts.iter()
+            .all(|w| w.max > 0 && w.min <= w.p50 && w.p50 <= w.max)
+    );
+    assert!(
+        parsed
+            .iter()
+            .flat_map(|s| s.brokers.values())
+            .any(|b| b.int_latency.as_ref().is_some_and(|w| w.cnt > 0))
+    );
 }
 
 #[test]

@@ -506,6 +506,76 @@ fn stats_events_follow_the_interval() {
 }
 
 #[test]
+fn stats_windows_cover_one_interval() {
+    let mut cfg = config();
+    cfg.statistics_interval = ms(1_000);
+    let mut h = Harness::new(cfg);
+    h.warm_up("t");
+    // warm_up ends exactly on an emission: the next interval starts empty.
+    let emitted = h.stats.len();
+    assert!(emitted >= 1);
+    let start = h.now;
+    h.cluster.hold_produce = true;
+    h.cluster.throttle_ms = 7;
+    for i in 0..5 {
+        h.send("t", Some(0), b"abcdef", i).unwrap();
+    }
+    for i in 0..3 {
+        h.send("t", Some(1), b"xyz", 10 + i).unwrap();
+    }
+    h.advance(ms(30));
+    let sent: usize = h
+        .cluster
+        .produce_log
+        .iter()
+        .flat_map(|p| &p.parts)
+        .map(|p| p.batch_bytes)
+        .sum();
+    assert_eq!(h.produce_requests(), 1);
+    h.release_held();
+    let delivered: usize = h.reports.iter().map(|r| r.records().count()).sum();
+    assert_eq!(delivered, 8);
+
+    // `stats` peeks without resetting.
+    let peek = h.engine.stats(h.now);
+    assert_eq!(peek, h.engine.stats(h.now));
+    assert_eq!(peek.topics[0].batchcnt.sum, 8);
+
+    h.advance_to(start + ms(1_000));
+    assert_eq!(h.stats.len(), emitted + 1);
+    let s = h.stats.last().unwrap();
+    let t = &s.topics[0];
+    assert_eq!(t.topic, "t");
+    assert_eq!((t.batchcnt.cnt, t.batchcnt.sum), (2, 8));
+    assert_eq!((t.batchcnt.min, t.batchcnt.max), (3, 5));
+    assert_eq!(t.batchsize.cnt, 2);
+    assert_eq!(t.batchsize.sum, sent as i64);
+    let b = s.brokers.iter().find(|b| b.rtt.cnt > 0).unwrap();
+    // The produce response was withheld ~30ms after the request was polled (µs).
+    assert!(b.rtt.max >= 25_000, "{:?}", b.rtt);
+    assert!(b.rtt.p99_99 <= b.rtt.max);
+    // One sample per batch, each waiting at least linger.ms (5ms) in the queue.
+    assert_eq!(b.int_latency.cnt, 2);
+    assert!(b.int_latency.min >= 5_000, "{:?}", b.int_latency);
+    assert!(b.outbuf_latency.cnt >= 1);
+    assert_eq!(b.throttle.cnt, 1);
+    assert_eq!((b.throttle.min, b.throttle.max), (7, 7));
+    assert!(b.rtt.hdrsize > 0);
+
+    // Nothing produced in the next interval: its windows start from zero.
+    h.advance_to(start + ms(2_000));
+    assert_eq!(h.stats.len(), emitted + 2);
+    let s = h.stats.last().unwrap();
+    assert_eq!(s.topics[0].batchcnt.cnt, 0);
+    assert_eq!(s.topics[0].batchsize.sum, 0);
+    for b in &s.brokers {
+        assert_eq!(b.int_latency.cnt, 0);
+        assert_eq!(b.throttle.cnt, 0);
+        assert_eq!(b.rtt.cnt, 0, "{}", b.name);
+    }
+}
+
+#[test]
 fn api_versions_falls_back_to_the_brokers_version() {
     let cluster = Cluster {
         default_partitions: 1,

@@ -20,7 +20,7 @@ use purekafka_protocol::versions::{
 
 use super::accumulator::Batch;
 use super::backoff::backoff;
-use super::stats::BrokerCounters;
+use super::stats::{BrokerCounters, BrokerWindows};
 use super::timer::Timer;
 use super::transaction::TxnApis;
 use super::{ChunkedFrame, ConnCommand, ConnId, Engine, Event, PartKey, Transmit, request};
@@ -94,6 +94,8 @@ pub(crate) struct InFlight<O> {
     /// a batch in it reaches `message.timeout.ms` first (librdkafka's
     /// `rd_kafka_buf_set_abs_timeout` with the first message's timeout).
     pub(crate) deadline: Instant,
+    /// When the driver polled the frame (set with `deadline`): the rtt's start.
+    pub(crate) sent_at: Instant,
 }
 
 /// One connection.
@@ -126,6 +128,8 @@ pub(crate) struct Outgoing<O> {
     /// The request's correlation id when a response is expected.
     pub(crate) corr: Option<i32>,
     pub(crate) frame: ChunkedFrame,
+    /// When the frame was queued here: the outbuf latency's start.
+    pub(crate) queued_at: Instant,
     /// acks=0 batches: delivered (possibly persisted) once the frame is polled.
     pub(crate) acks0: Vec<(PartKey, Batch<O>)>,
 }
@@ -145,6 +149,8 @@ pub(crate) struct Broker<O> {
     pub(crate) in_send_queue: bool,
     pub(crate) outbuf: usize,
     pub(crate) counters: BrokerCounters,
+    /// Latency windows for the statistics, reset each interval.
+    pub(crate) windows: BrokerWindows,
     /// KIP-219: the broker asked for no requests before this instant.
     pub(crate) throttled_until: Option<Instant>,
     /// The last connection error reported for this broker since it was last ready:
@@ -167,6 +173,7 @@ impl<O> Broker<O> {
             in_send_queue: false,
             outbuf: 0,
             counters: BrokerCounters::default(),
+            windows: BrokerWindows::default(),
             throttled_until: None,
             last_error: None,
         }
@@ -268,26 +275,36 @@ impl<O> Engine<O> {
         self.send_api_versions(now, b, api_versions_request_version());
     }
 
-    fn send_api_versions(&mut self, _now: Instant, b: usize, version: i16) {
+    fn send_api_versions(&mut self, now: Instant, b: usize, version: i16) {
         let client_id = self.cfg.client_id.clone();
         let Some(c) = self.brokers[b].conn.as_mut() else {
             return;
         };
         let corr = c.next_corr();
         match request::api_versions(version, corr, &client_id) {
-            Ok(bytes) => self.enqueue_request(b, corr, ReqKind::ApiVersions { version }, bytes),
-            Err(e) => self.fail_conn(_now, b, ErrorCode::Fail, &e.to_string()),
+            Ok(bytes) => {
+                self.enqueue_request(now, b, corr, ReqKind::ApiVersions { version }, bytes)
+            }
+            Err(e) => self.fail_conn(now, b, ErrorCode::Fail, &e.to_string()),
         }
     }
 
     /// Registers a request in flight on `b`'s connection and queues its frame.
-    pub(crate) fn enqueue_request(&mut self, b: usize, corr: i32, kind: ReqKind<O>, bytes: Bytes) {
-        self.enqueue_frame(b, corr, kind, ChunkedFrame::single(bytes));
+    pub(crate) fn enqueue_request(
+        &mut self,
+        now: Instant,
+        b: usize,
+        corr: i32,
+        kind: ReqKind<O>,
+        bytes: Bytes,
+    ) {
+        self.enqueue_frame(now, b, corr, kind, ChunkedFrame::single(bytes));
     }
 
     /// [`enqueue_request`](Self::enqueue_request) for a frame in chunks.
     pub(crate) fn enqueue_frame(
         &mut self,
+        now: Instant,
         b: usize,
         corr: i32,
         kind: ReqKind<O>,
@@ -303,6 +320,7 @@ impl<O> Engine<O> {
             kind,
             sent: false,
             deadline: Instant::ZERO,
+            sent_at: Instant::ZERO,
         });
         broker.outbuf += 1;
         self.out.push_back(Outgoing {
@@ -310,6 +328,7 @@ impl<O> Engine<O> {
             broker: b,
             corr: Some(corr),
             frame,
+            queued_at: now,
             acks0: Vec::new(),
         });
     }
@@ -384,19 +403,40 @@ impl<O> Engine<O> {
         let broker = &mut self.brokers[o.broker];
         broker.counters.tx += 1;
         broker.counters.tx_bytes += len;
+        broker
+            .windows
+            .outbuf_latency
+            .record_micros(now.saturating_duration_since(o.queued_at));
+        // int_latency per batch (librdkafka samples per message), on its first send only: a
+        // retry's wait is backoff, not queueing.
+        for (_, batch) in &o.acks0 {
+            if batch.attempts == 1 {
+                broker
+                    .windows
+                    .int_latency
+                    .record_micros(now.saturating_duration_since(batch.first_enqueue));
+            }
+        }
         if let (Some(corr), Some(c)) = (o.corr, broker.conn.as_mut()) {
             if c.id == o.conn {
                 if let Some(r) = c.in_flight.iter_mut().rev().find(|r| r.corr == corr) {
                     let mut deadline = now + self.cfg.socket_timeout;
-                    if let (ReqKind::Produce { batches, .. }, Some(t)) =
-                        (&r.kind, self.cfg.message_timeout)
-                    {
+                    if let ReqKind::Produce { batches, .. } = &r.kind {
                         for (_, b) in batches {
-                            deadline = deadline.min(b.first_enqueue + t);
+                            if let Some(t) = self.cfg.message_timeout {
+                                deadline = deadline.min(b.first_enqueue + t);
+                            }
+                            if b.attempts == 1 {
+                                broker
+                                    .windows
+                                    .int_latency
+                                    .record_micros(now.saturating_duration_since(b.first_enqueue));
+                            }
                         }
                     }
                     r.sent = true;
                     r.deadline = deadline;
+                    r.sent_at = now;
                     if c.timeout_armed.is_none_or(|a| a > deadline) {
                         c.timeout_armed = Some(deadline);
                         self.timers.arm(
@@ -450,6 +490,12 @@ impl<O> Engine<O> {
         let Some(req) = c.in_flight.remove(pos) else {
             return;
         };
+        if req.sent {
+            self.brokers[b]
+                .windows
+                .rtt
+                .record_micros(now.saturating_duration_since(req.sent_at));
+        }
         match req.kind {
             ReqKind::ApiVersions { version } => self.on_api_versions(now, b, frame, version),
             ReqKind::InitProducerId { version } => self.on_init_producer_id(now, frame, version),
@@ -524,6 +570,9 @@ impl<O> Engine<O> {
                 match decode_response::<ProduceResponse>(frame, version) {
                     Ok((_, resp)) => {
                         self.on_produce_response(now, batches, &resp);
+                        // librdkafka samples every Produce response's throttle, zeros included.
+                        let ms = u64::try_from(resp.throttle_time_ms).unwrap_or(0);
+                        self.brokers[b].windows.throttle.record(ms);
                         self.throttle(now, b, resp.throttle_time_ms);
                     }
                     Err(e) => {
@@ -667,7 +716,7 @@ impl<O> Engine<O> {
             Ok(bytes) => {
                 self.metadata.wanted = false;
                 self.metadata.in_flight = Some((b, corr));
-                self.enqueue_request(b, corr, ReqKind::Metadata { version }, bytes);
+                self.enqueue_request(now, b, corr, ReqKind::Metadata { version }, bytes);
             }
             Err(e) => self.fail_conn(now, b, ErrorCode::Fail, &e.to_string()),
         }

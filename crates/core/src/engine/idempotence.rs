@@ -192,7 +192,7 @@ impl<O> Engine<O> {
                 if let Some(i) = self.idem.as_mut() {
                     i.phase = IdemPhase::Requesting { broker: b, corr };
                 }
-                self.enqueue_request(b, corr, ReqKind::InitProducerId { version }, bytes);
+                self.enqueue_request(now, b, corr, ReqKind::InitProducerId { version }, bytes);
             }
             Err(e) => self.idem_fatal(now, ErrorCode::Fatal, &format!("InitProducerId: {e}")),
         }

@@ -24,7 +24,7 @@ use purekafka_protocol::kafka_protocol;
 use super::accumulator::{BatchLimits, PartitionQueue, RecordBuf};
 use super::broker::Broker;
 use super::delivery::{DeliveryReport, RawRecord, RecordMeta, TimestampType};
-use super::stats::PartitionCounters;
+use super::stats::{PartitionCounters, TopicWindows};
 use super::timer::Timer;
 use super::transaction::TxnPart;
 use super::{Engine, Event, PartKey, Record, TopicId};
@@ -111,6 +111,8 @@ pub(crate) struct Topic<O> {
     pub(crate) pending: Pending<O>,
     /// Sticky partition for keyless records.
     sticky: StickyPartition,
+    /// Batch windows for the statistics, reset each interval.
+    pub(crate) windows: TopicWindows,
 }
 
 impl<O> Topic<O> {
@@ -122,6 +124,7 @@ impl<O> Topic<O> {
             partitions: Vec::new(),
             pending: Pending::default(),
             sticky: StickyPartition::new(),
+            windows: TopicWindows::default(),
         }
     }
 

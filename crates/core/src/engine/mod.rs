@@ -121,7 +121,7 @@ pub use self::delivery::{
 };
 pub use self::stats::{
     BrokerCounters, BrokerSnapshot, ClientCounters, EosSnapshot, PartitionCounters,
-    PartitionSnapshot, StatsSnapshot, TopicSnapshot,
+    PartitionSnapshot, StatsSnapshot, TopicSnapshot, WindowAccumulator, WindowStats,
 };
 pub use self::transaction::{GroupMetadata, TxnError, TxnOffset, TxnOp};
 pub use crate::config::BrokerAddress;
@@ -225,7 +225,8 @@ pub enum Event<O> {
         /// Human-readable context (broker, cause).
         reason: String,
     },
-    /// `statistics.interval.ms` elapsed: a snapshot for `ClientContext::stats`.
+    /// `statistics.interval.ms` elapsed: a snapshot for `ClientContext::stats`; its rolling
+    /// windows cover the interval just ended, and the next interval's start empty.
     Stats(Box<StatsSnapshot>),
 }
 
@@ -617,7 +618,9 @@ impl<O> Engine<O> {
         Some(ev)
     }
 
-    /// A snapshot of the statistics counters (O(brokers + partitions)).
+    /// A snapshot of the statistics counters (O(brokers + partitions)), with the rolling
+    /// windows of the current interval so far: unlike the `Event::Stats` emission, it does
+    /// not start a new interval.
     pub fn stats(&self, now: Instant) -> StatsSnapshot {
         self.snapshot(now)
     }

@@ -116,6 +116,8 @@ impl<O> Engine<O> {
             let Some(mut batch) = part.q.take_head() else {
                 continue;
             };
+            // (bytes, records) of a batch put in a request for the first time.
+            let mut first_seal = None;
             if batch.sealed.is_none() {
                 // Sequence numbers (idempotence) are stamped here, at drain time, in creation
                 // order; a retry keeps its sealed bytes and so its sequence.
@@ -123,6 +125,10 @@ impl<O> Engine<O> {
                 let opts = seal_options(compression, level, stamp, transactional);
                 match batch.records.seal(&opts) {
                     Ok(bytes) => {
+                        // An epoch bump re-seals a batch already sent: counted once.
+                        if batch.attempts == 0 {
+                            first_seal = Some((bytes.len(), batch.record_count()));
+                        }
                         batch.sealed = Some(bytes);
                         if stamp.is_some() {
                             let n = u32::try_from(batch.record_count()).unwrap_or(u32::MAX);
@@ -149,6 +155,11 @@ impl<O> Engine<O> {
             }
             size += batch.wire_size();
             parts.push((key, batch));
+            if let Some((bytes, records)) = first_seal {
+                let windows = &mut self.topics[key.topic.0 as usize].windows;
+                windows.batchsize.record(bytes as u64);
+                windows.batchcnt.record(records as u64);
+            }
         }
         self.brokers[b].active = active;
         self.brokers[b].wants_send = still_ready;
@@ -234,10 +245,12 @@ impl<O> Engine<O> {
                 broker: b,
                 corr: None,
                 frame,
+                queued_at: now,
                 acks0: parts,
             });
         } else {
             self.enqueue_frame(
+                now,
                 b,
                 corr,
                 ReqKind::Produce {
@@ -628,7 +641,7 @@ impl<O> Engine<O> {
     pub(crate) fn on_timeout(&mut self, now: Instant) {
         if let Some(due) = self.stats_due {
             if due <= now {
-                let snap = self.snapshot(now);
+                let snap = self.take_snapshot(now);
                 self.events.push_back(Event::Stats(Box::new(snap)));
                 self.stats_due = Some(now + self.cfg.statistics_interval);
             }

@@ -4,8 +4,241 @@
 //! lookup); [`Engine::stats`](super::Engine::stats) walks brokers and partitions once to build
 //! a [`StatsSnapshot`] whose field names follow librdkafka's STATISTICS.md, so the `purekafka`
 //! crate can serialise it to the JSON rdkafka's `Statistics` expects.
+//!
+//! librdkafka's rolling windows (per broker `int_latency`, `outbuf_latency` and `rtt` in
+//! microseconds, `throttle` in milliseconds; per topic `batchsize` in bytes and `batchcnt` in
+//! records) are fixed-size [`WindowAccumulator`]s fed per request, per batch or per response,
+//! never per record. `int_latency` is sampled once per batch (librdkafka samples every
+//! message): the batch's first record's enqueue to its first request being polled. Each
+//! `Event::Stats` emission reports the interval just ended and resets them.
 
 use crate::time::Instant;
+
+/// Exact values below this are counted one per bucket.
+const LINEAR: u64 = 16;
+/// Sub-buckets per power of two above [`LINEAR`] (3 bits of mantissa: buckets at most
+/// 12.5% wide relative to their lower bound).
+const SUB_BITS: u32 = 3;
+/// Values at or above `2^MAX_EXP` are [`WindowStats::outofrange`] (2^40 µs is 12 days).
+const MAX_EXP: u32 = 40;
+/// Bucket count: the linear ones, then `SUB` per octave from 2^4 to 2^MAX_EXP.
+const BUCKETS: usize = LINEAR as usize + ((MAX_EXP - 4) as usize) * (1 << SUB_BITS);
+
+/// A rolling window of samples over one statistics interval (librdkafka's `rd_avg_t`,
+/// which keeps an HDR histogram): count, sum, min, max and sum of squares are exact; the
+/// percentiles come from fixed log-scale buckets (exact below 16, then 8 buckets per power
+/// of two), so a percentile is the highest value of the bucket holding it, at most 12.5%
+/// above the true sample. Fixed size, no allocation: recording is a few integer operations.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WindowAccumulator {
+    cnt: u64,
+    sum: u64,
+    sum_sq: u128,
+    min: u64,
+    max: u64,
+    outofrange: u64,
+    buckets: [u32; BUCKETS],
+}
+
+impl Default for WindowAccumulator {
+    fn default() -> Self {
+        Self {
+            cnt: 0,
+            sum: 0,
+            sum_sq: 0,
+            min: 0,
+            max: 0,
+            outofrange: 0,
+            buckets: [0; BUCKETS],
+        }
+    }
+}
+
+/// The bucket holding `v` (values past the range land in the last bucket).
+fn bucket_of(v: u64) -> usize {
+    if v < LINEAR {
+        return v as usize;
+    }
+    let exp = 63 - v.leading_zeros();
+    if exp >= MAX_EXP {
+        return BUCKETS - 1;
+    }
+    let sub = (v >> (exp - SUB_BITS)) & ((1 << SUB_BITS) - 1);
+    LINEAR as usize + ((exp - 4) as usize) * (1 << SUB_BITS) + sub as usize
+}
+
+/// The highest value bucket `i` holds.
+fn bucket_high(i: usize) -> u64 {
+    if i < LINEAR as usize {
+        return i as u64;
+    }
+    let rel = i - LINEAR as usize;
+    let exp = (rel >> SUB_BITS) as u32 + 4;
+    let sub = (rel & ((1 << SUB_BITS) - 1)) as u64;
+    let low = (1u64 << exp) + (sub << (exp - SUB_BITS));
+    low + (1u64 << (exp - SUB_BITS)) - 1
+}
+
+impl WindowAccumulator {
+    /// Adds one sample.
+    pub fn record(&mut self, v: u64) {
+        if self.cnt == 0 {
+            self.min = v;
+            self.max = v;
+        } else {
+            self.min = self.min.min(v);
+            self.max = self.max.max(v);
+        }
+        self.cnt += 1;
+        self.sum = self.sum.saturating_add(v);
+        self.sum_sq = self.sum_sq.saturating_add(u128::from(v) * u128::from(v));
+        if v >> MAX_EXP != 0 {
+            self.outofrange += 1;
+        }
+        let b = &mut self.buckets[bucket_of(v)];
+        *b = b.saturating_add(1);
+    }
+
+    /// Adds a duration sample in microseconds.
+    pub fn record_micros(&mut self, d: core::time::Duration) {
+        self.record(u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+    }
+
+    /// Forgets every sample (a new interval starts).
+    pub fn reset(&mut self) {
+        *self = Self::default();
+    }
+
+    /// Samples recorded.
+    pub fn count(&self) -> u64 {
+        self.cnt
+    }
+
+    /// The value at quantile `q` (0..=1), estimated from the buckets and clamped to the
+    /// exact min and max.
+    fn percentile(&self, q: f64) -> u64 {
+        if self.cnt == 0 {
+            return 0;
+        }
+        // The rank of the sample at `q` (1-based); the float product is exact enough for
+        // counts far beyond one interval's.
+        let rank = ((q * self.cnt as f64).ceil() as u64).clamp(1, self.cnt);
+        let mut seen = 0u64;
+        for (i, &n) in self.buckets.iter().enumerate() {
+            seen += u64::from(n);
+            if seen >= rank {
+                // The last bucket also holds the out-of-range samples: only `max` bounds it.
+                if i == BUCKETS - 1 {
+                    return self.max;
+                }
+                return bucket_high(i).clamp(self.min, self.max);
+            }
+        }
+        self.max
+    }
+
+    /// The window's summary, in librdkafka's fields.
+    pub fn stats(&self) -> WindowStats {
+        let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        if self.cnt == 0 {
+            return WindowStats {
+                hdrsize: size_of::<Self>() as i64,
+                ..WindowStats::default()
+            };
+        }
+        let n = self.cnt as f64;
+        let mean = self.sum as f64 / n;
+        // Population variance; rounding can take it a hair below zero for equal samples.
+        let var = (self.sum_sq as f64 / n - mean * mean).max(0.0);
+        WindowStats {
+            min: as_i64(self.min),
+            max: as_i64(self.max),
+            avg: as_i64(self.sum / self.cnt),
+            sum: as_i64(self.sum),
+            cnt: as_i64(self.cnt),
+            stddev: var.sqrt() as i64,
+            hdrsize: size_of::<Self>() as i64,
+            p50: as_i64(self.percentile(0.50)),
+            p75: as_i64(self.percentile(0.75)),
+            p90: as_i64(self.percentile(0.90)),
+            p95: as_i64(self.percentile(0.95)),
+            p99: as_i64(self.percentile(0.99)),
+            p99_99: as_i64(self.percentile(0.9999)),
+            outofrange: as_i64(self.outofrange),
+        }
+    }
+}
+
+/// A [`WindowAccumulator`]'s summary: librdkafka's window object (`int_latency`, `rtt`, `batchsize`...).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WindowStats {
+    /// Smallest sample.
+    pub min: i64,
+    /// Largest sample.
+    pub max: i64,
+    /// Mean (integer division of `sum` by `cnt`).
+    pub avg: i64,
+    /// Sum of the samples.
+    pub sum: i64,
+    /// Number of samples.
+    pub cnt: i64,
+    /// Population standard deviation.
+    pub stddev: i64,
+    /// Size of the accumulator in bytes.
+    pub hdrsize: i64,
+    /// 50th percentile (bucket estimate).
+    pub p50: i64,
+    /// 75th percentile (bucket estimate).
+    pub p75: i64,
+    /// 90th percentile (bucket estimate).
+    pub p90: i64,
+    /// 95th percentile (bucket estimate).
+    pub p95: i64,
+    /// 99th percentile (bucket estimate).
+    pub p99: i64,
+    /// 99.99th percentile (bucket estimate).
+    pub p99_99: i64,
+    /// Samples at or above 2^40 (counted in the top bucket).
+    pub outofrange: i64,
+}
+
+/// A broker's windows (accumulators, reset every statistics interval).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct BrokerWindows {
+    /// Batch first enqueue to its request being polled, µs.
+    pub(crate) int_latency: WindowAccumulator,
+    /// Request queued to polled, µs.
+    pub(crate) outbuf_latency: WindowAccumulator,
+    /// Request polled to response, µs.
+    pub(crate) rtt: WindowAccumulator,
+    /// Produce throttle time, ms.
+    pub(crate) throttle: WindowAccumulator,
+}
+
+impl BrokerWindows {
+    fn reset(&mut self) {
+        self.int_latency.reset();
+        self.outbuf_latency.reset();
+        self.rtt.reset();
+        self.throttle.reset();
+    }
+}
+
+/// A topic's windows.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TopicWindows {
+    /// Sealed batch size, bytes.
+    pub(crate) batchsize: WindowAccumulator,
+    /// Records per batch.
+    pub(crate) batchcnt: WindowAccumulator,
+}
+
+impl TopicWindows {
+    fn reset(&mut self) {
+        self.batchsize.reset();
+        self.batchcnt.reset();
+    }
+}
 
 /// Client-wide counters (librdkafka's top-level fields).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -83,6 +316,14 @@ pub struct BrokerSnapshot {
     pub waitresp_cnt: usize,
     /// Counters.
     pub counters: BrokerCounters,
+    /// Internal producer queue latency (batch enqueue to request sent), µs.
+    pub int_latency: WindowStats,
+    /// Time requests wait for the driver to take them, µs.
+    pub outbuf_latency: WindowStats,
+    /// Request round-trip time, µs.
+    pub rtt: WindowStats,
+    /// Produce throttle time from the broker, ms.
+    pub throttle: WindowStats,
 }
 
 /// One partition in a [`StatsSnapshot`].
@@ -111,6 +352,10 @@ pub struct TopicSnapshot {
     pub pending_cnt: usize,
     /// Partitions.
     pub partitions: Vec<PartitionSnapshot>,
+    /// Sealed batch sizes, bytes.
+    pub batchsize: WindowStats,
+    /// Records per batch.
+    pub batchcnt: WindowStats,
 }
 
 /// The idempotent producer's state (librdkafka's `eos` object).
@@ -154,6 +399,19 @@ pub struct StatsSnapshot {
 }
 
 impl<O> super::Engine<O> {
+    /// The snapshot emitted at a statistics interval's end: the windows it reports start
+    /// over, as librdkafka's roll over when their stats are emitted.
+    pub(crate) fn take_snapshot(&mut self, now: Instant) -> StatsSnapshot {
+        let snap = self.snapshot(now);
+        for b in &mut self.brokers {
+            b.windows.reset();
+        }
+        for t in &mut self.topics {
+            t.windows.reset();
+        }
+        snap
+    }
+
     pub(crate) fn snapshot(&self, now: Instant) -> StatsSnapshot {
         let brokers = self
             .brokers
@@ -170,6 +428,10 @@ impl<O> super::Engine<O> {
                     .as_ref()
                     .map_or(0, |c| c.in_flight.iter().filter(|r| r.sent).count()),
                 counters: b.counters,
+                int_latency: b.windows.int_latency.stats(),
+                outbuf_latency: b.windows.outbuf_latency.stats(),
+                rtt: b.windows.rtt.stats(),
+                throttle: b.windows.throttle.stats(),
             })
             .collect();
         let topics = self
@@ -191,6 +453,8 @@ impl<O> super::Engine<O> {
                         counters: p.counters,
                     })
                     .collect(),
+                batchsize: t.windows.batchsize.stats(),
+                batchcnt: t.windows.batchcnt.stats(),
             })
             .collect();
         StatsSnapshot {
@@ -214,5 +478,104 @@ impl<O> super::Engine<O> {
                 }
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn exact_moments() {
+        let mut w = WindowAccumulator::default();
+        for v in [2, 4, 4, 4, 5, 5, 7, 9] {
+            w.record(v);
+        }
+        let s = w.stats();
+        assert_eq!((s.min, s.max, s.sum, s.cnt, s.avg), (2, 9, 40, 8, 5));
+        // Population standard deviation of these is exactly 2.
+        assert_eq!(s.stddev, 2);
+        assert_eq!(s.outofrange, 0);
+        assert_eq!(s.hdrsize, size_of::<WindowAccumulator>() as i64);
+        // Below 16 the buckets are exact.
+        assert_eq!((s.p50, s.p75, s.p90, s.p99, s.p99_99), (4, 5, 9, 9, 9));
+    }
+
+    #[test]
+    fn empty_window_is_zero() {
+        let s = WindowAccumulator::default().stats();
+        assert_eq!(
+            s,
+            WindowStats {
+                hdrsize: s.hdrsize,
+                ..WindowStats::default()
+            }
+        );
+    }
+
+    #[test]
+    fn percentiles_within_one_bucket() {
+        let mut w = WindowAccumulator::default();
+        for v in 1..=100_000u64 {
+            w.record(v * 37);
+        }
+        let s = w.stats();
+        for (q, got) in [
+            (0.50, s.p50),
+            (0.75, s.p75),
+            (0.90, s.p90),
+            (0.95, s.p95),
+            (0.99, s.p99),
+            (0.9999, s.p99_99),
+        ] {
+            let exact = (q * 100_000f64).ceil() as u64 * 37;
+            // The estimate is the top of the exact value's bucket: never below it, and at
+            // most one bucket (12.5%) above.
+            assert_eq!(bucket_of(got as u64), bucket_of(exact), "q={q}");
+            assert!(
+                got as u64 >= exact && (got as u64) <= exact + exact / 8,
+                "q={q}"
+            );
+        }
+        assert_eq!((s.min, s.max), (37, 3_700_000));
+    }
+
+    #[test]
+    fn buckets_partition_the_range() {
+        // Every bucket's top is followed by the next bucket's bottom.
+        for i in 0..BUCKETS - 1 {
+            let top = bucket_high(i);
+            assert_eq!(bucket_of(top), i);
+            assert_eq!(bucket_of(top + 1), i + 1);
+        }
+        assert_eq!(bucket_high(BUCKETS - 1), (1 << MAX_EXP) - 1);
+    }
+
+    #[test]
+    fn out_of_range_and_reset() {
+        let mut w = WindowAccumulator::default();
+        w.record(u64::MAX);
+        w.record(1 << MAX_EXP);
+        w.record(3);
+        let s = w.stats();
+        assert_eq!(s.outofrange, 2);
+        assert_eq!(s.max, i64::MAX);
+        assert_eq!(s.p99, i64::MAX);
+        assert_eq!(s.cnt, 3);
+        w.reset();
+        assert_eq!(w.count(), 0);
+        assert_eq!(w.stats().cnt, 0);
+        w.record(10);
+        let s = w.stats();
+        assert_eq!((s.min, s.max, s.p50, s.stddev), (10, 10, 10, 0));
+    }
+
+    #[test]
+    fn micros() {
+        let mut w = WindowAccumulator::default();
+        w.record_micros(core::time::Duration::from_millis(3));
+        assert_eq!(w.stats().sum, 3_000);
     }
 }

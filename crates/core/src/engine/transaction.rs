@@ -1154,6 +1154,7 @@ impl<O> Engine<O> {
                     }
                 }
                 self.enqueue_request(
+                    now,
                     b,
                     corr,
                     ReqKind::FindCoordinator {
@@ -1526,7 +1527,7 @@ impl<O> Engine<O> {
                 if let Some(i) = self.idem.as_mut() {
                     i.phase = IdemPhase::Requesting { broker: b, corr };
                 }
-                self.enqueue_request(b, corr, ReqKind::InitProducerId { version }, bytes);
+                self.enqueue_request(now, b, corr, ReqKind::InitProducerId { version }, bytes);
             }
             Err(e) => self.txn_fatal(now, ErrorCode::Fail, &format!("InitProducerId: {e}")),
         }
@@ -1640,6 +1641,7 @@ impl<O> Engine<O> {
                     t.add_in_flight = true;
                 }
                 self.enqueue_request(
+                    now,
                     b,
                     corr,
                     ReqKind::AddPartitionsToTxn {
@@ -1872,6 +1874,7 @@ impl<O> Engine<O> {
             Ok(bytes) => {
                 op.phase = OffsetsPhase::AddOffsetsInFlight;
                 self.enqueue_request(
+                    now,
                     b,
                     corr,
                     ReqKind::AddOffsetsToTxn {
@@ -1945,6 +1948,7 @@ impl<O> Engine<O> {
                     txn.any_added = true;
                 }
                 self.enqueue_request(
+                    now,
                     b,
                     corr,
                     ReqKind::TxnOffsetCommit {
@@ -2193,6 +2197,7 @@ impl<O> Engine<O> {
             Ok(bytes) => {
                 txn.end_in_flight = true;
                 self.enqueue_request(
+                    now,
                     b,
                     corr,
                     ReqKind::EndTxn {

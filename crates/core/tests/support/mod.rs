@@ -36,7 +36,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes, decode_request_header_from_buffer};
 use purekafka_core::config::BrokerAddress;
 use purekafka_core::engine::{
-    ConnCommand, ConnId, DeliveryReport, Engine, Event, Record, SendError,
+    ConnCommand, ConnId, DeliveryReport, Engine, Event, Record, SendError, StatsSnapshot,
 };
 use purekafka_core::{ErrorCode, Instant, ProducerConfig};
 
@@ -705,6 +705,8 @@ pub struct Harness {
     pub closes: Vec<ConnId>,
     pub refuse_connections: bool,
     pub stats_events: usize,
+    /// The `Event::Stats` snapshots, oldest first.
+    pub stats: Vec<StatsSnapshot>,
     /// `handle_timeout` calls.
     pub wakeups: usize,
 }
@@ -749,6 +751,7 @@ impl Harness {
             closes: Vec::new(),
             refuse_connections: false,
             stats_events: 0,
+            stats: Vec::new(),
             wakeups: 0,
         };
         h.pump();
@@ -807,7 +810,10 @@ impl Harness {
                 match ev {
                     Event::Delivery(r) => self.reports.push(r),
                     Event::Error { code, reason } => self.errors.push((code, reason)),
-                    Event::Stats(_) => self.stats_events += 1,
+                    Event::Stats(s) => {
+                        self.stats_events += 1;
+                        self.stats.push(*s);
+                    }
                 }
             }
             if !progress {

@@ -4,13 +4,33 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use purekafka_core::engine::StatsSnapshot;
+use purekafka_core::engine::{StatsSnapshot, WindowStats};
 
-use crate::statistics::{Broker, Partition, Statistics, Topic, TopicPartition};
+use crate::statistics::{Broker, Partition, Statistics, Topic, TopicPartition, Window};
 use crate::util::current_time_millis;
 
 /// librdkafka's "no offset" value, used for the consumer-only offset fields.
 const OFFSET_INVALID: i64 = -1001;
+
+/// A window's summary in rdkafka's shape.
+fn window(w: &WindowStats) -> Window {
+    Window {
+        min: w.min,
+        max: w.max,
+        avg: w.avg,
+        sum: w.sum,
+        cnt: w.cnt,
+        stddev: w.stddev,
+        hdrsize: w.hdrsize,
+        p50: w.p50,
+        p75: w.p75,
+        p90: w.p90,
+        p95: w.p95,
+        p99: w.p99,
+        p99_99: w.p99_99,
+        outofrange: w.outofrange,
+    }
+}
 
 /// Identifies one producer in its statistics.
 #[derive(Clone, Debug)]
@@ -79,6 +99,10 @@ impl StatsMeta {
                 req: HashMap::from([("Produce".to_owned(), as_i64(c.produce_requests))]),
                 connects: Some(as_i64(c.connects)),
                 disconnects: Some(as_i64(c.disconnects)),
+                int_latency: Some(window(&b.int_latency)),
+                outbuf_latency: Some(window(&b.outbuf_latency)),
+                rtt: Some(window(&b.rtt)),
+                throttle: Some(window(&b.throttle)),
                 toppars,
                 ..Broker::default()
             };
@@ -121,6 +145,8 @@ impl StatsMeta {
                 t.topic.clone(),
                 Topic {
                     topic: t.topic.clone(),
+                    batchsize: window(&t.batchsize),
+                    batchcnt: window(&t.batchcnt),
                     partitions,
                     ..Topic::default()
                 },
@@ -154,5 +180,73 @@ impl StatsMeta {
     pub(crate) fn json(&self, snap: &StatsSnapshot) -> Vec<u8> {
         // Serializing plain structs of numbers, strings and maps with string keys cannot fail.
         serde_json::to_vec(&self.statistics(snap)).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use purekafka_core::Instant;
+    use purekafka_core::engine::{
+        BrokerCounters, BrokerSnapshot, ClientCounters, TopicSnapshot, WindowAccumulator,
+    };
+
+    use super::*;
+
+    fn summary(samples: &[u64]) -> WindowStats {
+        let mut w = WindowAccumulator::default();
+        for &v in samples {
+            w.record(v);
+        }
+        w.stats()
+    }
+
+    #[test]
+    fn windows_reach_the_json() {
+        let snap = StatsSnapshot {
+            now: Instant::from_millis(5_000),
+            msg_cnt: 0,
+            msg_size: 0,
+            msg_max: 100_000,
+            msg_size_max: 1 << 30,
+            counters: ClientCounters::default(),
+            brokers: vec![BrokerSnapshot {
+                name: "b1:9092/1".to_owned(),
+                nodeid: 1,
+                nodename: "b1:9092".to_owned(),
+                state: "UP",
+                outbuf_cnt: 0,
+                waitresp_cnt: 0,
+                counters: BrokerCounters::default(),
+                int_latency: summary(&[5_000, 7_000]),
+                outbuf_latency: summary(&[3]),
+                rtt: summary(&[800, 1_200, 1_000]),
+                throttle: summary(&[0, 7]),
+            }],
+            topics: vec![TopicSnapshot {
+                topic: "t".to_owned(),
+                pending_cnt: 0,
+                partitions: Vec::new(),
+                batchsize: summary(&[120, 80]),
+                batchcnt: summary(&[5, 3]),
+            }],
+            eos: None,
+        };
+        let json = StatsMeta::new("c").json(&snap);
+        let parsed: Statistics = serde_json::from_slice(&json).unwrap();
+        let b = &parsed.brokers["b1:9092/1"];
+        let rtt = b.rtt.as_ref().unwrap();
+        assert_eq!(
+            (rtt.cnt, rtt.min, rtt.max, rtt.avg, rtt.sum),
+            (3, 800, 1_200, 1_000, 3_000)
+        );
+        assert_eq!(b.int_latency.as_ref().unwrap().sum, 12_000);
+        assert_eq!(b.outbuf_latency.as_ref().unwrap().p99, 3);
+        assert_eq!(b.throttle.as_ref().unwrap().max, 7);
+        let t = &parsed.topics["t"];
+        assert_eq!((t.batchcnt.cnt, t.batchcnt.sum), (2, 8));
+        assert_eq!((t.batchsize.min, t.batchsize.max), (80, 120));
+        assert!(t.batchsize.hdrsize > 0);
     }
 }
