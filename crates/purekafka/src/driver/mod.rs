@@ -393,8 +393,9 @@ impl<O: Send + 'static> Driver<O> {
     ) -> Result<Self, DriverError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
-            // Only DNS lookups run on the runtime's blocking threads.
-            .thread_name("purekafka-dns")
+            // The runtime's blocking threads run DNS lookups and the last sub-millisecond
+            // stretch of timer waits (`precise_sleep_until`).
+            .thread_name("purekafka-blocking")
             .build()?;
         let origin = std::time::Instant::now();
         let seed = RandomState::new().hash_one(origin);
@@ -505,8 +506,7 @@ async fn timer_loop<O: Send + 'static>(
             if armed == NO_DEADLINE {
                 std::future::pending::<()>().await;
             } else {
-                let at = shared.to_std(Instant::from_nanos(armed));
-                tokio::time::sleep_until(at.into()).await;
+                precise_sleep_until(shared.to_std(Instant::from_nanos(armed))).await;
             }
         };
         tokio::select! {
@@ -542,6 +542,30 @@ async fn timer_loop<O: Send + 'static>(
     }
     if let Some(dispatch) = &inline {
         dispatch_inline(&shared, dispatch);
+    }
+}
+
+/// Sleeps until `at` to within the OS's timer precision. tokio's timer has a 1 ms
+/// granularity and rounds deadlines up to the next tick, so `linger.ms` deadlines fired up to
+/// 1 ms late (measured: 5 ms linger gave 6.1 ms batches at 10 k msgs/s, p99 latency +1 ms
+/// over librdkafka's). So: tokio's timer until 1 ms before, then the last stretch as a plain
+/// thread sleep on the runtime's blocking pool, which keeps the driver thread free meanwhile.
+async fn precise_sleep_until(at: std::time::Instant) {
+    const COARSE: Duration = Duration::from_millis(1);
+    if let Some(early) = at.checked_sub(COARSE) {
+        if early > std::time::Instant::now() {
+            tokio::time::sleep_until(early.into()).await;
+        }
+    }
+    let left = at.saturating_duration_since(std::time::Instant::now());
+    if !left.is_zero() {
+        // Fails only if the runtime is shutting down; the driver loop then ends anyway.
+        if tokio::task::spawn_blocking(move || std::thread::sleep(left))
+            .await
+            .is_err()
+        {
+            tokio::time::sleep_until(at.into()).await;
+        }
     }
 }
 
