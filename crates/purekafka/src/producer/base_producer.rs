@@ -220,7 +220,6 @@ where
         };
         context.delivery(&result, opaque);
     }
-    context.delivery_batch_end();
 }
 
 /// Hands one event to the context; returns the number of records it reported.

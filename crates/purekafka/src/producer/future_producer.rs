@@ -194,22 +194,11 @@ impl SlotTable {
         Self::free(&mut self.lock(), i);
     }
 
-    /// Stores every staged result under one lock, then wakes their futures (a batch's
-    /// futures are completed together, so the user's thread and the driver thread contend
-    /// for the table once per batch, not once per record).
-    fn resolve_all(&self, staged: &mut Staged) {
-        if staged.results.is_empty() {
-            return;
-        }
-        {
-            let mut t = self.lock();
-            for (i, result) in staged.results.drain(..) {
-                if let Some(w) = Self::fill(&mut t, i, result) {
-                    staged.wakers.push(w);
-                }
-            }
-        }
-        for w in staged.wakers.drain(..) {
+    /// Stores one result and wakes its future (the context's `delivery`; the FutureProducer
+    /// itself completes a whole batch under one lock in `dispatch_future`).
+    fn resolve(&self, i: u32, result: OwnedDeliveryResult) {
+        let waker = Self::fill(&mut self.lock(), i, result);
+        if let Some(w) = waker {
             w.wake();
         }
     }
@@ -286,13 +275,6 @@ impl SlotTable {
     }
 }
 
-/// Results of the batch being delivered, kept between `delivery` calls (buffers reused).
-#[derive(Default)]
-struct Staged {
-    results: Vec<(u32, OwnedDeliveryResult)>,
-    wakers: Vec<Waker>,
-}
-
 /// The delivery opaque of a [`FutureProducer`]'s records: the completion slot of its future.
 #[derive(Debug)]
 pub struct DeliverySlot(u32);
@@ -304,8 +286,6 @@ impl IntoOpaque for DeliverySlot {}
 pub struct FutureProducerContext<C: ClientContext + 'static> {
     wrapped_context: C,
     slots: Arc<SlotTable>,
-    /// Only the thread dispatching reports locks it, so it is never contended.
-    staged: Mutex<Staged>,
 }
 
 impl<C: ClientContext + 'static> ClientContext for FutureProducerContext<C> {
@@ -352,16 +332,7 @@ where
             }),
             Err((error, message)) => Err((error.clone(), message.detach())),
         };
-        self.staged
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .results
-            .push((slot.0, result));
-    }
-
-    fn delivery_batch_end(&self) {
-        let mut staged = self.staged.lock().unwrap_or_else(PoisonError::into_inner);
-        self.slots.resolve_all(&mut staged);
+        self.slots.resolve(slot.0, result);
     }
 }
 
@@ -463,7 +434,6 @@ where
         let context = FutureProducerContext {
             wrapped_context: context,
             slots: Arc::clone(&slots),
-            staged: Mutex::new(Staged::default()),
         };
         let context = Arc::new(context);
         let dispatcher = |stats: &StatsMeta| {
@@ -808,46 +778,6 @@ mod tests {
             offset,
             timestamp: Timestamp::NotAvailable,
         })
-    }
-
-    impl SlotTable {
-        fn resolve(&self, i: u32, result: OwnedDeliveryResult) {
-            let mut staged = Staged::default();
-            staged.results.push((i, result));
-            self.resolve_all(&mut staged);
-        }
-    }
-
-    #[test]
-    fn a_batch_resolves_under_one_lock_and_wakes_every_future() {
-        let table = Arc::new(SlotTable::default());
-        let wake = Arc::new(CountWake::default());
-        let waker = Waker::from(Arc::clone(&wake));
-        let mut cx = Context::from_waker(&waker);
-        let mut futs: Vec<DeliveryFuture> = (0..5)
-            .map(|_| DeliveryFuture {
-                slots: Arc::clone(&table),
-                index: table.alloc(),
-                finished: false,
-            })
-            .collect();
-        for f in &mut futs {
-            assert!(Pin::new(f).poll(&mut cx).is_pending());
-        }
-        let mut staged = Staged::default();
-        for (n, f) in futs.iter().enumerate() {
-            staged.results.push((f.index, delivered(n as i64)));
-        }
-        table.resolve_all(&mut staged);
-        // Buffers are kept for the next batch, emptied.
-        assert!(staged.results.is_empty() && staged.wakers.is_empty());
-        assert_eq!(wake.0.load(Ordering::SeqCst), 5);
-        for (n, f) in futs.iter_mut().enumerate() {
-            match Pin::new(f).poll(&mut cx) {
-                Poll::Ready(Ok(Ok(d))) => assert_eq!(d.offset, n as i64),
-                other => panic!("{other:?}"),
-            }
-        }
     }
 
     #[test]

@@ -54,12 +54,6 @@ pub trait ProducerContext<Part: Partitioner = NoCustomPartitioner>: ClientContex
     fn get_custom_partitioner(&self) -> Option<&Part> {
         None
     }
-
-    /// Called after the last [`delivery`](Self::delivery) of one batch's reports (purekafka
-    /// addition, not in rdkafka): lets a context publish a batch's results at once (the
-    /// [`FutureProducer`] resolves all of a batch's futures under one lock).
-    #[doc(hidden)]
-    fn delivery_batch_end(&self) {}
 }
 
 /// "Unassigned" partition: let the partitioner choose.
