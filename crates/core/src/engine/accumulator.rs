@@ -97,6 +97,18 @@ impl RecordBuf {
         self.base_timestamp
     }
 
+    /// The writer for a record stamped `timestamp` (which becomes the base timestamp of an
+    /// empty buffer); `None` once frozen: a sealed batch never gets more records.
+    fn writer_at(&mut self, timestamp: i64) -> Option<&mut RecordBatchWriter> {
+        let BufState::Writing(w) = &mut self.state else {
+            return None;
+        };
+        if w.is_empty() {
+            self.base_timestamp = timestamp;
+        }
+        Some(w)
+    }
+
     pub(crate) fn append(
         &mut self,
         timestamp: i64,
@@ -104,16 +116,9 @@ impl RecordBuf {
         value: Option<&[u8]>,
         headers: &[RecordHeader<'_>],
     ) {
-        let base = &mut self.base_timestamp;
-        let Some(w) = (match &mut self.state {
-            BufState::Writing(w) => Some(w),
-            BufState::Frozen { .. } => None,
-        }) else {
+        let Some(w) = self.writer_at(timestamp) else {
             return;
         };
-        if w.is_empty() {
-            *base = timestamp;
-        }
         // `send` rejects records over librdkafka's 10^9-byte `message.max.bytes` ceiling and
         // batches stop at 10^6 records, so the writer's 2 GiB / i32::MAX limits can't be hit.
         let _ = w.append(timestamp, key, value, headers);
@@ -129,16 +134,9 @@ impl RecordBuf {
         value: Option<&[u8]>,
         headers: &[RecordHeader<'_>],
     ) -> bool {
-        let base = &mut self.base_timestamp;
-        let Some(w) = (match &mut self.state {
-            BufState::Writing(w) => Some(w),
-            BufState::Frozen { .. } => None,
-        }) else {
+        let Some(w) = self.writer_at(timestamp) else {
             return false;
         };
-        if w.is_empty() {
-            *base = timestamp;
-        }
         // As in `append`, the writer's size errors can't happen; an `Err` counts as appended
         // so the caller's bookkeeping matches `append`'s.
         !matches!(
