@@ -95,6 +95,56 @@ fn send_result_futures_resolve_in_order() {
 }
 
 #[test]
+fn more_futures_held_than_completion_slots_all_resolve() {
+    // queue.buffering.max.messages 1000 gives the smallest slot ring (4096). Holding 10 000
+    // unfinished futures (some dropped on the way) makes later records fall back to
+    // per-record channels; every kept future still resolves to its own offset.
+    let kafka = Kafka::shared().unwrap();
+    let topic = kafka.unique_topic("future-ring", 1).unwrap();
+    let producer: FutureProducer = config(&kafka)
+        .set("queue.buffering.max.messages", "1000")
+        .create()
+        .unwrap();
+    let mut kept = Vec::new();
+    for i in 0..10_000_i64 {
+        let v = format!("{i}");
+        let f = loop {
+            match producer.send_result(FutureRecord::<(), String>::to(&topic).payload(&v)) {
+                Ok(f) => break f,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    producer.flush(Duration::from_secs(10)).unwrap();
+                }
+                Err((e, _)) => panic!("send {i}: {e}"),
+            }
+        };
+        if i % 7 != 3 {
+            kept.push((i, f));
+        }
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+    let got: Vec<(i64, i64)> = rt().block_on(async {
+        let mut v = Vec::new();
+        for (i, f) in kept {
+            v.push((i, f.await.unwrap().unwrap().offset));
+        }
+        v
+    });
+    assert_eq!(got.len(), (0..10_000).filter(|i| i % 7 != 3).count());
+    for (i, offset) in got {
+        assert_eq!(offset, i);
+    }
+    // The ring is usable again once the futures are gone.
+    let d = rt()
+        .block_on(producer.send(
+            FutureRecord::<(), str>::to(&topic).payload("last"),
+            Duration::ZERO,
+        ))
+        .unwrap();
+    assert_eq!(d.offset, 10_000);
+    assert_eq!(read_back(&kafka, &topic, 10_001).len(), 10_001);
+}
+
+#[test]
 fn queue_full_retries_until_the_queue_timeout() {
     let kafka = Kafka::shared().unwrap();
     let topic = kafka.unique_topic("future-qfull", 1).unwrap();

@@ -7,11 +7,12 @@
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::{Pin, pin};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use futures_channel::oneshot;
 pub use futures_channel::oneshot::Canceled;
 
 use crate::client::{Client, ClientContext, DefaultClientContext, OAuthToken};
@@ -22,6 +23,7 @@ use crate::topic_partition_list::TopicPartitionList;
 use purekafka_core::Event;
 use purekafka_core::engine::TimestampType;
 
+use super::future_slots::SlotTable;
 use crate::driver::{InlineDispatch, StatsMeta};
 use crate::message::{Header, Message, OwnedHeaders, OwnedMessage, Timestamp, ToBytes};
 use crate::producer::base_producer::OFFSET_INVALID;
@@ -135,149 +137,27 @@ pub struct Delivery {
 /// The outcome of [`FutureProducer::send`]: the delivery, or the error and the record.
 pub type OwnedDeliveryResult = Result<Delivery, (KafkaError, OwnedMessage)>;
 
-// ---------------------------------------------------------------------------------------
-// Completion slots
-// ---------------------------------------------------------------------------------------
-
-/// A finished delivery as a slot stores it: failures (rare, and large) are boxed so every
-/// slot stays small.
-type Stored = Result<Delivery, Box<(KafkaError, OwnedMessage)>>;
-
-enum Slot {
-    Free,
-    Pending(Option<Waker>),
-    Done(Stored),
-    /// The future was dropped before its report; the report frees the slot.
-    Abandoned,
-}
-
-#[derive(Default)]
-struct SlotsInner {
-    slots: Vec<Slot>,
-    free: Vec<u32>,
-    /// The producer is gone: pending futures resolve to `Canceled`.
-    closed: bool,
-}
-
-/// Completion slots shared by the producer's context (which fills them) and the futures.
-#[derive(Default)]
-struct SlotTable {
-    inner: Mutex<SlotsInner>,
-}
-
-impl SlotTable {
-    fn lock(&self) -> MutexGuard<'_, SlotsInner> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn alloc(&self) -> u32 {
-        let mut t = self.lock();
-        if let Some(i) = t.free.pop() {
-            t.slots[i as usize] = Slot::Pending(None);
-            return i;
-        }
-        // More than u32::MAX records in flight cannot fit the queue limits.
-        let i = u32::try_from(t.slots.len()).unwrap_or(u32::MAX);
-        t.slots.push(Slot::Pending(None));
-        i
-    }
-
-    fn free(t: &mut SlotsInner, i: u32) {
-        if let Some(s) = t.slots.get_mut(i as usize) {
-            *s = Slot::Free;
-            t.free.push(i);
-        }
-    }
-
-    /// The record never entered the producer.
-    fn release(&self, i: u32) {
-        Self::free(&mut self.lock(), i);
-    }
-
-    /// Stores one result and wakes its future (the context's `delivery`; the FutureProducer
-    /// itself completes a whole batch under one lock in `dispatch_future`).
-    fn resolve(&self, i: u32, result: OwnedDeliveryResult) {
-        let waker = Self::fill(&mut self.lock(), i, result);
-        if let Some(w) = waker {
-            w.wake();
-        }
-    }
-
-    /// Stores slot `i`'s result; returns the waker to wake once the lock is released.
-    fn fill(t: &mut SlotsInner, i: u32, result: OwnedDeliveryResult) -> Option<Waker> {
-        match t.slots.get_mut(i as usize) {
-            Some(Slot::Pending(w)) => {
-                let w = w.take();
-                t.slots[i as usize] = Slot::Done(result.map_err(Box::new));
-                w
-            }
-            Some(Slot::Abandoned) => {
-                Self::free(t, i);
-                None
-            }
-            _ => None,
-        }
-    }
-
-    fn poll(&self, i: u32, cx: &mut Context<'_>) -> Poll<Result<OwnedDeliveryResult, Canceled>> {
-        let mut t = self.lock();
-        let closed = t.closed;
-        let Some(slot) = t.slots.get_mut(i as usize) else {
-            return Poll::Ready(Err(Canceled));
-        };
-        match slot {
-            Slot::Pending(_) if closed => {
-                Self::free(&mut t, i);
-                Poll::Ready(Err(Canceled))
-            }
-            Slot::Pending(w) => {
-                match w {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    _ => *w = Some(cx.waker().clone()),
-                }
-                Poll::Pending
-            }
-            Slot::Done(_) => {
-                let Slot::Done(r) = std::mem::replace(slot, Slot::Free) else {
-                    return Poll::Ready(Err(Canceled));
-                };
-                t.free.push(i);
-                Poll::Ready(Ok(r.map_err(|e| *e)))
-            }
-            Slot::Free | Slot::Abandoned => Poll::Ready(Err(Canceled)),
-        }
-    }
-
-    fn abandon(&self, i: u32) {
-        let mut t = self.lock();
-        match t.slots.get(i as usize) {
-            Some(Slot::Pending(_)) if !t.closed => t.slots[i as usize] = Slot::Abandoned,
-            Some(Slot::Pending(_) | Slot::Done(_)) => Self::free(&mut t, i),
-            _ => {}
-        }
-    }
-
-    fn close(&self) {
-        let wakers: Vec<Waker> = {
-            let mut t = self.lock();
-            t.closed = true;
-            t.slots
-                .iter_mut()
-                .filter_map(|s| match s {
-                    Slot::Pending(w) => w.take(),
-                    _ => None,
-                })
-                .collect()
-        };
-        for w in wakers {
-            w.wake();
-        }
-    }
-}
-
-/// The delivery opaque of a [`FutureProducer`]'s records: the completion slot of its future.
+/// The delivery opaque of a [`FutureProducer`]'s records: where its future's result goes.
 #[derive(Debug)]
-pub struct DeliverySlot(u32);
+pub struct DeliverySlot(SlotRef);
+
+#[derive(Debug)]
+enum SlotRef {
+    /// A slot of the producer's ring (the common case: no allocation).
+    Ring(u32),
+    /// The ring's probed slots were all held: a channel of its own.
+    Channel(oneshot::Sender<OwnedDeliveryResult>),
+}
+
+impl DeliverySlot {
+    fn complete(self, slots: &SlotTable, result: OwnedDeliveryResult) {
+        match self.0 {
+            SlotRef::Ring(i) => slots.fill(i, result),
+            // The receiver may be gone (future dropped): nothing to tell.
+            SlotRef::Channel(tx) => drop(tx.send(result)),
+        }
+    }
+}
 
 impl IntoOpaque for DeliverySlot {}
 
@@ -332,7 +212,7 @@ where
             }),
             Err((error, message)) => Err((error.clone(), message.detach())),
         };
-        self.slots.resolve(slot.0, result);
+        slot.complete(&self.slots, result);
     }
 }
 
@@ -347,21 +227,37 @@ impl<C: ClientContext + 'static> Drop for FutureProducerContext<C> {
 /// `Err(Canceled)` if the producer is dropped before the report.
 #[must_use = "Futures do nothing unless polled"]
 pub struct DeliveryFuture {
-    slots: Arc<SlotTable>,
-    index: u32,
-    finished: bool,
+    inner: FutureInner,
+}
+
+enum FutureInner {
+    Ring { slots: Arc<SlotTable>, index: u32 },
+    Channel(oneshot::Receiver<OwnedDeliveryResult>),
+    Finished,
+}
+
+impl DeliveryFuture {
+    fn ring(slots: &Arc<SlotTable>, index: u32) -> Self {
+        Self {
+            inner: FutureInner::Ring {
+                slots: Arc::clone(slots),
+                index,
+            },
+        }
+    }
 }
 
 impl Future for DeliveryFuture {
     type Output = Result<OwnedDeliveryResult, Canceled>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if self.finished {
-            return Poll::Ready(Err(Canceled));
-        }
-        let r = self.slots.poll(self.index, cx);
+        let r = match &mut self.inner {
+            FutureInner::Ring { slots, index } => slots.poll(*index, cx),
+            FutureInner::Channel(rx) => Pin::new(rx).poll(cx),
+            FutureInner::Finished => Poll::Ready(Err(Canceled)),
+        };
         if r.is_ready() {
-            self.finished = true;
+            self.inner = FutureInner::Finished;
         }
         r
     }
@@ -369,17 +265,21 @@ impl Future for DeliveryFuture {
 
 impl Drop for DeliveryFuture {
     fn drop(&mut self) {
-        if !self.finished {
-            self.slots.abandon(self.index);
+        if let FutureInner::Ring { slots, index } = &self.inner {
+            slots.abandon(*index);
         }
     }
 }
 
 impl std::fmt::Debug for DeliveryFuture {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DeliveryFuture")
-            .field("slot", &self.index)
-            .finish_non_exhaustive()
+        let mut d = f.debug_struct("DeliveryFuture");
+        match &self.inner {
+            FutureInner::Ring { index, .. } => d.field("slot", index),
+            FutureInner::Channel(_) => d.field("slot", &"channel"),
+            FutureInner::Finished => d.field("slot", &"finished"),
+        };
+        d.finish_non_exhaustive()
     }
 }
 
@@ -430,7 +330,12 @@ where
     R: AsyncRuntime,
 {
     fn from_config_and_context(config: &ClientConfig, context: C) -> KafkaResult<Self> {
-        let slots = Arc::new(SlotTable::default());
+        // Sized for the records that can be in flight at once (librdkafka's default 100000).
+        let in_flight = config
+            .get("queue.buffering.max.messages")
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(100_000);
+        let slots = Arc::new(SlotTable::new(in_flight));
         let context = FutureProducerContext {
             wrapped_context: context,
             slots: Arc::clone(&slots),
@@ -451,8 +356,8 @@ where
     }
 }
 
-/// Completes the futures of one event's records, on the driver thread: one slot-table lock
-/// per batch, no allocation for successful records.
+/// Completes the futures of one event's records, on the driver thread: no lock and no
+/// allocation for successful records.
 fn dispatch_future<C: ClientContext + 'static>(
     context: &FutureProducerContext<C>,
     stats: &StatsMeta,
@@ -473,9 +378,7 @@ fn dispatch_future<C: ClientContext + 'static>(
     let error = report.error();
     let ts_type = report.timestamp_type();
     let topic = error.map(|_| report.topic().to_owned());
-    let mut wakers = Vec::new();
     {
-        let mut t = context.slots.lock();
         for (view, slot) in report.drain() {
             let timestamp = match ts_type {
                 TimestampType::CreateTime => Timestamp::CreateTime(view.timestamp()),
@@ -514,26 +417,32 @@ fn dispatch_future<C: ClientContext + 'static>(
                     timestamp,
                 }),
             };
-            if let Some(w) = SlotTable::fill(&mut t, slot.0, result) {
-                wakers.push(w);
-            }
+            slot.complete(&context.slots, result);
         }
     }
-    for w in wakers {
-        w.wake();
+}
+
+/// A future whose record is not queued yet: dropping it frees the slot, as no report will
+/// come.
+struct Unsent(DeliveryFuture);
+
+impl Unsent {
+    fn queued(mut self) -> DeliveryFuture {
+        std::mem::replace(
+            &mut self.0,
+            DeliveryFuture {
+                inner: FutureInner::Finished,
+            },
+        )
     }
 }
 
-/// A slot whose record is not queued yet: released on drop unless disarmed.
-struct UnsentSlot<'a> {
-    slots: &'a SlotTable,
-    index: Option<u32>,
-}
-
-impl Drop for UnsentSlot<'_> {
+impl Drop for Unsent {
     fn drop(&mut self) {
-        if let Some(i) = self.index {
-            self.slots.release(i);
+        if let FutureInner::Ring { slots, index } =
+            std::mem::replace(&mut self.0.inner, FutureInner::Finished)
+        {
+            slots.release(index);
         }
     }
 }
@@ -613,15 +522,10 @@ where
             Timeout::After(t) => t.checked_sub(start.elapsed()).filter(|d| !d.is_zero()),
         };
         let topic = record.topic;
-        let index = self.slots.alloc();
+        let (opaque, future) = self.claim();
         // Frees the slot if this future is dropped before the record is queued.
-        let mut unsent = UnsentSlot {
-            slots: &self.slots,
-            index: Some(index),
-        };
-        let mut attempt = self
-            .producer
-            .send(record.into_base_record(DeliverySlot(index)));
+        let unsent = Unsent(future);
+        let mut attempt = self.producer.send(record.into_base_record(opaque));
         loop {
             match attempt {
                 Ok(()) => break,
@@ -645,13 +549,7 @@ where
                 Err((e, rec)) => return Err((e, owned_message(rec))),
             }
         }
-        unsent.index = None;
-        let future = DeliveryFuture {
-            slots: Arc::clone(&self.slots),
-            index,
-            finished: false,
-        };
-        match future.await {
+        match unsent.queued().await {
             Ok(r) => r,
             // The producer is borrowed for the whole call, so it cannot be gone; answer
             // like a client that was dropped anyway.
@@ -681,19 +579,29 @@ where
         K: ToBytes + ?Sized,
         P: ToBytes + ?Sized,
     {
-        let index = self.slots.alloc();
-        match self
-            .producer
-            .send(record.into_base_record(DeliverySlot(index)))
-        {
-            Ok(()) => Ok(DeliveryFuture {
-                slots: Arc::clone(&self.slots),
-                index,
-                finished: false,
-            }),
-            Err((e, rec)) => {
-                self.slots.release(index);
-                Err((e, FutureRecord::from_base_record(rec)))
+        let (opaque, future) = self.claim();
+        let unsent = Unsent(future);
+        match self.producer.send(record.into_base_record(opaque)) {
+            Ok(()) => Ok(unsent.queued()),
+            Err((e, rec)) => Err((e, FutureRecord::from_base_record(rec))),
+        }
+    }
+
+    /// A completion slot for a new record: the record's opaque and its future.
+    fn claim(&self) -> (DeliverySlot, DeliveryFuture) {
+        match self.slots.claim() {
+            Some(i) => (
+                DeliverySlot(SlotRef::Ring(i)),
+                DeliveryFuture::ring(&self.slots, i),
+            ),
+            None => {
+                let (tx, rx) = oneshot::channel();
+                (
+                    DeliverySlot(SlotRef::Channel(tx)),
+                    DeliveryFuture {
+                        inner: FutureInner::Channel(rx),
+                    },
+                )
             }
         }
     }
@@ -751,111 +659,5 @@ where
 
     fn abort_transaction<T: Into<Timeout>>(&self, timeout: T) -> KafkaResult<()> {
         self.producer.abort_transaction(timeout)
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use std::sync::atomic::AtomicUsize;
-    use std::task::Wake;
-
-    use super::*;
-
-    #[derive(Default)]
-    struct CountWake(AtomicUsize);
-
-    impl Wake for CountWake {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    #[allow(clippy::result_large_err)] // rdkafka's type, kept as is
-    fn delivered(offset: i64) -> OwnedDeliveryResult {
-        Ok(Delivery {
-            partition: 0,
-            offset,
-            timestamp: Timestamp::NotAvailable,
-        })
-    }
-
-    #[test]
-    fn slots_resolve_wake_and_are_reused() {
-        let table = Arc::new(SlotTable::default());
-        let wake = Arc::new(CountWake::default());
-        let waker = Waker::from(Arc::clone(&wake));
-        let mut cx = Context::from_waker(&waker);
-
-        let i = table.alloc();
-        let mut fut = DeliveryFuture {
-            slots: Arc::clone(&table),
-            index: i,
-            finished: false,
-        };
-        assert!(Pin::new(&mut fut).poll(&mut cx).is_pending());
-        table.resolve(i, delivered(7));
-        assert_eq!(wake.0.load(Ordering::SeqCst), 1);
-        match Pin::new(&mut fut).poll(&mut cx) {
-            Poll::Ready(Ok(Ok(d))) => assert_eq!(d.offset, 7),
-            other => panic!("{other:?}"),
-        }
-        drop(fut);
-        // The slot is free again and reused.
-        assert_eq!(table.alloc(), i);
-        assert_eq!(table.lock().slots.len(), 1);
-    }
-
-    #[test]
-    fn abandoned_and_closed_slots() {
-        let table = Arc::new(SlotTable::default());
-        let waker = Waker::from(Arc::new(CountWake::default()));
-        let mut cx = Context::from_waker(&waker);
-
-        // A future dropped before its report: the report frees the slot.
-        let a = table.alloc();
-        drop(DeliveryFuture {
-            slots: Arc::clone(&table),
-            index: a,
-            finished: false,
-        });
-        assert!(matches!(table.lock().slots[a as usize], Slot::Abandoned));
-        table.resolve(a, delivered(1));
-        assert!(matches!(table.lock().slots[a as usize], Slot::Free));
-
-        // A failure is stored boxed and handed back whole.
-        let b = table.alloc();
-        let msg = OwnedMessage::new(None, None, "t".into(), Timestamp::NotAvailable, 0, -1, None);
-        table.resolve(
-            b,
-            Err((
-                KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut),
-                msg.clone(),
-            )),
-        );
-        match table.poll(b, &mut cx) {
-            Poll::Ready(Ok(Err((e, m)))) => {
-                assert_eq!(
-                    e.rdkafka_error_code(),
-                    Some(RDKafkaErrorCode::MessageTimedOut)
-                );
-                assert_eq!(m, msg);
-            }
-            other => panic!("{other:?}"),
-        }
-
-        // The producer goes away: pending futures resolve to Canceled.
-        let c = table.alloc();
-        let mut fut = DeliveryFuture {
-            slots: Arc::clone(&table),
-            index: c,
-            finished: false,
-        };
-        assert!(Pin::new(&mut fut).poll(&mut cx).is_pending());
-        table.close();
-        assert!(matches!(
-            Pin::new(&mut fut).poll(&mut cx),
-            Poll::Ready(Err(Canceled))
-        ));
     }
 }

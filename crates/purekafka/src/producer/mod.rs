@@ -32,6 +32,7 @@ use crate::util::{IntoOpaque, Timeout};
 pub mod base_producer;
 mod client;
 pub mod future_producer;
+mod future_slots;
 mod transaction;
 
 pub use self::client::Client;
