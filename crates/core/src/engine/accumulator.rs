@@ -75,8 +75,13 @@ impl Default for RecordBuf {
 
 impl RecordBuf {
     pub(crate) fn new() -> Self {
+        Self::with_capacity(0)
+    }
+
+    /// An empty buffer that holds `bytes` of records without reallocating.
+    pub(crate) fn with_capacity(bytes: usize) -> Self {
         Self {
-            state: BufState::Writing(RecordBatchWriter::new()),
+            state: BufState::Writing(RecordBatchWriter::with_capacity(bytes)),
             base_timestamp: 0,
         }
     }
@@ -224,11 +229,11 @@ pub(crate) struct Batch<O> {
 }
 
 impl<O> Batch<O> {
-    fn new(seq: u64, now: Instant) -> Self {
+    fn new(seq: u64, now: Instant, size: BatchSizeHint) -> Self {
         Self {
             seq,
-            records: RecordBuf::new(),
-            metas: Vec::new(),
+            records: RecordBuf::with_capacity(size.bytes),
+            metas: Vec::with_capacity(size.records),
             first_enqueue: now,
             accounted_bytes: 0,
             retries: 0,
@@ -267,6 +272,23 @@ pub(crate) struct Appended {
     pub(crate) closed: bool,
 }
 
+/// The size of a partition's last closed batch: a new batch reserves that much up front, so
+/// a steady stream fills its buffers without the reallocation copies of growing from empty.
+#[derive(Clone, Copy, Debug, Default)]
+struct BatchSizeHint {
+    bytes: usize,
+    records: usize,
+}
+
+impl BatchSizeHint {
+    fn of<O>(b: &Batch<O>) -> Self {
+        Self {
+            bytes: b.records.bytes_len(),
+            records: b.metas.len(),
+        }
+    }
+}
+
 /// A partition's batches.
 #[derive(Debug)]
 pub(crate) struct PartitionQueue<O> {
@@ -294,6 +316,7 @@ pub(crate) struct PartitionQueue<O> {
     pub(crate) msg_cnt: usize,
     /// Accounted bytes (queued + open), for stats.
     pub(crate) msg_bytes: usize,
+    last_batch: BatchSizeHint,
 }
 
 impl<O> Default for PartitionQueue<O> {
@@ -311,6 +334,7 @@ impl<O> Default for PartitionQueue<O> {
             expiry_armed: None,
             msg_cnt: 0,
             msg_bytes: 0,
+            last_batch: BatchSizeHint::default(),
         }
     }
 }
@@ -352,7 +376,8 @@ impl<O> PartitionQueue<O> {
                 let seq = self.next_seq;
                 self.next_seq += 1;
                 out.opened = true;
-                self.open.insert(Batch::new(seq, now))
+                // The hint never exceeds what one batch may hold (it was one).
+                self.open.insert(Batch::new(seq, now, self.last_batch))
             }
         };
         if !appended {
@@ -377,6 +402,7 @@ impl<O> PartitionQueue<O> {
     /// Moves the open batch (if any) to the back of the closed queue.
     pub(crate) fn close_open(&mut self) {
         if let Some(b) = self.open.take() {
+            self.last_batch = BatchSizeHint::of(&b);
             self.queued.push_back(b);
         }
     }
@@ -393,9 +419,13 @@ impl<O> PartitionQueue<O> {
     /// Takes the next batch for a request.
     pub(crate) fn take_head(&mut self) -> Option<Batch<O>> {
         let b = match self.queued.pop_front() {
-            Some(b) => Some(b),
-            None => self.open.take(),
-        }?;
+            Some(b) => b,
+            None => {
+                let b = self.open.take()?;
+                self.last_batch = BatchSizeHint::of(&b);
+                b
+            }
+        };
         self.msg_cnt -= b.record_count();
         self.msg_bytes -= b.accounted_bytes;
         Some(b)
