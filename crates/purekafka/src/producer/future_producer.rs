@@ -236,17 +236,6 @@ enum FutureInner {
     Finished,
 }
 
-impl DeliveryFuture {
-    fn ring(slots: &Arc<SlotTable>, index: u32) -> Self {
-        Self {
-            inner: FutureInner::Ring {
-                slots: Arc::clone(slots),
-                index,
-            },
-        }
-    }
-}
-
 impl Future for DeliveryFuture {
     type Output = Result<OwnedDeliveryResult, Canceled>;
 
@@ -422,27 +411,43 @@ fn dispatch_future<C: ClientContext + 'static>(
     }
 }
 
-/// A future whose record is not queued yet: dropping it frees the slot, as no report will
-/// come.
-struct Unsent(DeliveryFuture);
+/// Where a record's result will be, before the record is queued.
+enum Claimed {
+    Ring(u32),
+    Channel(oneshot::Receiver<OwnedDeliveryResult>),
+}
 
-impl Unsent {
-    fn queued(mut self) -> DeliveryFuture {
-        std::mem::replace(
-            &mut self.0,
-            DeliveryFuture {
-                inner: FutureInner::Finished,
+impl Claimed {
+    /// The record was queued: its future.
+    fn queued(self, slots: &Arc<SlotTable>) -> DeliveryFuture {
+        let inner = match self {
+            Self::Ring(i) => FutureInner::Ring {
+                slots: Arc::clone(slots),
+                index: i,
             },
-        )
+            Self::Channel(rx) => FutureInner::Channel(rx),
+        };
+        DeliveryFuture { inner }
+    }
+
+    /// The record was not queued: no report will come.
+    fn unsent(self, slots: &SlotTable) {
+        if let Self::Ring(i) = self {
+            slots.release(i);
+        }
     }
 }
 
-impl Drop for Unsent {
+/// Frees a claimed slot if the `send` future is dropped before its record is queued.
+struct UnsentGuard<'a> {
+    slots: &'a SlotTable,
+    claimed: Option<Claimed>,
+}
+
+impl Drop for UnsentGuard<'_> {
     fn drop(&mut self) {
-        if let FutureInner::Ring { slots, index } =
-            std::mem::replace(&mut self.0.inner, FutureInner::Finished)
-        {
-            slots.release(index);
+        if let Some(c) = self.claimed.take() {
+            c.unsent(self.slots);
         }
     }
 }
@@ -475,6 +480,19 @@ async fn either<A: Future<Output = ()>, B: Future<Output = ()>>(a: A, b: B) {
         }
     })
     .await;
+}
+
+/// An empty message of `topic`, for a result that has no record to hand back.
+fn owned_topic_message(topic: &str) -> OwnedMessage {
+    OwnedMessage::new(
+        None,
+        None,
+        topic.to_owned(),
+        Timestamp::NotAvailable,
+        -1,
+        0,
+        None,
+    )
 }
 
 fn owned_message<K, P, D>(record: BaseRecord<'_, K, P, D>) -> OwnedMessage
@@ -522,9 +540,11 @@ where
             Timeout::After(t) => t.checked_sub(start.elapsed()).filter(|d| !d.is_zero()),
         };
         let topic = record.topic;
-        let (opaque, future) = self.claim();
-        // Frees the slot if this future is dropped before the record is queued.
-        let unsent = Unsent(future);
+        let (opaque, claimed) = self.claim();
+        let mut guard = UnsentGuard {
+            slots: &self.slots,
+            claimed: Some(claimed),
+        };
         let mut attempt = self.producer.send(record.into_base_record(opaque));
         loop {
             match attempt {
@@ -549,22 +569,15 @@ where
                 Err((e, rec)) => return Err((e, owned_message(rec))),
             }
         }
-        match unsent.queued().await {
+        let Some(claimed) = guard.claimed.take() else {
+            // Unreachable: only this function takes the claim, once.
+            return Err((KafkaError::Canceled, owned_topic_message(topic)));
+        };
+        match claimed.queued(&self.slots).await {
             Ok(r) => r,
             // The producer is borrowed for the whole call, so it cannot be gone; answer
             // like a client that was dropped anyway.
-            Err(Canceled) => Err((
-                KafkaError::Canceled,
-                OwnedMessage::new(
-                    None,
-                    None,
-                    topic.to_owned(),
-                    Timestamp::NotAvailable,
-                    -1,
-                    0,
-                    None,
-                ),
-            )),
+            Err(Canceled) => Err((KafkaError::Canceled, owned_topic_message(topic))),
         }
     }
 
@@ -579,29 +592,23 @@ where
         K: ToBytes + ?Sized,
         P: ToBytes + ?Sized,
     {
-        let (opaque, future) = self.claim();
-        let unsent = Unsent(future);
+        let (opaque, claimed) = self.claim();
         match self.producer.send(record.into_base_record(opaque)) {
-            Ok(()) => Ok(unsent.queued()),
-            Err((e, rec)) => Err((e, FutureRecord::from_base_record(rec))),
+            Ok(()) => Ok(claimed.queued(&self.slots)),
+            Err((e, rec)) => {
+                claimed.unsent(&self.slots);
+                Err((e, FutureRecord::from_base_record(rec)))
+            }
         }
     }
 
-    /// A completion slot for a new record: the record's opaque and its future.
-    fn claim(&self) -> (DeliverySlot, DeliveryFuture) {
+    /// A completion slot for a new record: the record's opaque and where its result goes.
+    fn claim(&self) -> (DeliverySlot, Claimed) {
         match self.slots.claim() {
-            Some(i) => (
-                DeliverySlot(SlotRef::Ring(i)),
-                DeliveryFuture::ring(&self.slots, i),
-            ),
+            Some(i) => (DeliverySlot(SlotRef::Ring(i)), Claimed::Ring(i)),
             None => {
                 let (tx, rx) = oneshot::channel();
-                (
-                    DeliverySlot(SlotRef::Channel(tx)),
-                    DeliveryFuture {
-                        inner: FutureInner::Channel(rx),
-                    },
-                )
+                (DeliverySlot(SlotRef::Channel(tx)), Claimed::Channel(rx))
             }
         }
     }
