@@ -702,12 +702,41 @@ mod zstd_codec {
         }
     }
 
+    std::thread_local! {
+        /// The thread's compression context and its level. Creating a context per batch cost
+        /// more than compressing a small batch (libzstd allocates and clears its work space),
+        /// which made small batches, e.g. with `linger.ms=0`, several times dearer.
+        static CCTX: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+
     pub(super) fn compress(
         level: i32,
         input: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), CompressionError> {
-        let mut cctx = zstd::bulk::Compressor::new(level).map_err(fail)?;
+        CCTX.with(|cell| {
+            // Re-entered only if compression recursed into itself, which it does not; fall
+            // back to a fresh context rather than fail.
+            let Ok(mut slot) = cell.try_borrow_mut() else {
+                let mut fresh = zstd::bulk::Compressor::new(level).map_err(fail)?;
+                return compress_with(&mut fresh, input, out);
+            };
+            if slot.as_ref().is_none_or(|(l, _)| *l != level) {
+                *slot = Some((level, zstd::bulk::Compressor::new(level).map_err(fail)?));
+            }
+            match slot.as_mut() {
+                Some((_, cctx)) => compress_with(cctx, input, out),
+                None => Err(fail(std::io::Error::other("no zstd context"))),
+            }
+        })
+    }
+
+    fn compress_with(
+        cctx: &mut zstd::bulk::Compressor<'static>,
+        input: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), CompressionError> {
         let start = out.len();
         out.resize(start + zstd::zstd_safe::compress_bound(input.len()), 0);
         let n = cctx
