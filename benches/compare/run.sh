@@ -6,8 +6,14 @@
 #
 # Usage: benches/compare/run.sh [--runs N] [--count N] [--sink-count N]
 #          [--targets "sink broker"] [--clients "purekafka:base purekafka:future rdkafka:base rdkafka:future java rskafka"]
-#          [--cells "NAME=FLAGS;NAME=FLAGS"] [--out DIR]
-# A cell's FLAGS are workload flags of purekafka-perf (see `purekafka-perf --help`). Pinned for
+#          [--cells "NAME=FLAGS;NAME=FLAGS"] [--idle-secs S] [--out DIR]
+# A cell's FLAGS are workload flags of purekafka-perf (see `purekafka-perf --help`).
+# Client kinds: base, threaded, future (futures awaited in send order, the producer's own
+# cost), future-unordered (collected in a FuturesUnordered: plus one task allocation each).
+# Java runs kafka-producer-perf-test (ProducerPerformance) with the same value as the Rust
+# tools (--payload-file), and java/KeyedProducerPerf.java for keyed cells (the tool has no
+# keys). --idle-secs (default 10, 0 = skip) ends with an idle run per Rust client against
+# the broker: connected, nothing to send, CPU used over S seconds (idle.md). Pinned for
 # every client unless a cell says otherwise: linger.ms 5, batch.size 1000000,
 # queue.buffering.max.messages 100000 (Java: buffer.memory 256 MiB), acks 1, idempotence off,
 # compression none, 100-byte values, no key, 1 partition.
@@ -21,6 +27,7 @@ TARGETS="sink broker"
 CLIENTS="purekafka:base purekafka:future rdkafka:base rdkafka:future java rskafka"
 CELLS="p1_100B_none_l5=--size 100 --compression none --linger-ms 5 --partitions 1 --acks 1"
 OUT="$ROOT/benches/results/$(date -u +%Y-%m-%d)"
+IDLE_SECS=10
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) RUNS="$2"; shift 2 ;;
@@ -30,7 +37,8 @@ while [ $# -gt 0 ]; do
     --clients) CLIENTS="$2"; shift 2 ;;
     --cells) CELLS="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
-    *) sed -n '2,14p' "${BASH_SOURCE[0]}"; exit 2 ;;
+    --idle-secs) IDLE_SECS="$2"; shift 2 ;;
+    *) sed -n '2,20p' "${BASH_SOURCE[0]}"; exit 2 ;;
   esac
 done
 SINK_COUNT="${SINK_COUNT:-$COUNT}"
@@ -49,6 +57,7 @@ export PUREKAFKA_SINK_BIN="$SINK_BIN"
 BROKER_PID=""
 SINK_PID=""
 cleanup() {
+  if [ -n "${JAVA_TOOLS:-}" ]; then rm -rf "$JAVA_TOOLS"; fi
   # Closing a coprocess's stdin stops it (the broker handle stops the JVM on drop).
   if [ -n "$SINK_PID" ]; then exec {SINK[1]}>&- 2>/dev/null || true; wait "$SINK_PID" 2>/dev/null || true; fi
   if [ -n "$BROKER_PID" ]; then exec {BROKER[1]}>&- 2>/dev/null || true; wait "$BROKER_PID" 2>/dev/null || true; fi
@@ -73,7 +82,12 @@ if [[ " $CLIENTS " == *" java "* || " $CLIENTS " == *" rskafka "* ]] && [[ " $TA
   SINK_ADDR="${line#bootstrap=}"
 fi
 JAVA_CP=""
-if [[ " $CLIENTS " == *" java "* ]]; then JAVA_CP="$("$PERF" java-classpath)"; fi
+JAVA_TOOLS=""
+if [[ " $CLIENTS " == *" java "* ]]; then
+  JAVA_CP="$("$PERF" java-classpath)"
+  JAVA_TOOLS="$(mktemp -d)"
+  javac -d "$JAVA_TOOLS" -cp "$JAVA_CP" "$ROOT/benches/compare/java/KeyedProducerPerf.java"
+fi
 
 sink_cmd() { echo "$1" >&"${SINK[1]}"; read -r reply <&"${SINK[0]}"; echo "$reply"; }
 
@@ -85,16 +99,32 @@ run_java() { # target cell_name flags bootstrap topic count
   local size acks linger comp batch
   size=$(flag --size "$flags" 100); acks=$(flag --acks "$flags" 1); linger=$(flag --linger-ms "$flags" 5)
   comp=$(flag --compression "$flags" none); batch=$(flag --batch-size "$flags" 1000000)
-  if [ "$(flag --key "$flags" none)" != "none" ]; then echo "java: ProducerPerformance has no keys; skipping $name" >&2; return; fi
   local idem=false; [[ " $flags " == *" --idempotence "* ]] && idem=true
   [ "$target" = sink ] && sink_cmd reset >/dev/null
   local tf; tf=$(mktemp)
+  local props=(acks="$acks" linger.ms="$linger" batch.size="$batch" compression.type="$comp"
+    enable.idempotence="$idem" buffer.memory=268435456 max.request.size=2097152)
   local out
-  out=$(/usr/bin/time -f '%e %U %S %M' -o "$tf" java -Xms512m -Xmx512m -cp "$JAVA_CP" \
-    org.apache.kafka.tools.ProducerPerformance --topic "$topic" --num-records "$count" \
-    --record-size "$size" --throughput -1 --producer-props bootstrap.servers="$bootstrap" \
-    acks="$acks" linger.ms="$linger" batch.size="$batch" compression.type="$comp" \
-    enable.idempotence="$idem" buffer.memory=268435456 max.request.size=2097152 2>>"$LOG" | tail -1)
+  if [ "$(flag --key "$flags" none)" != "none" ]; then
+    out=$(/usr/bin/time -f '%e %U %S %M' -o "$tf" java -Xms512m -Xmx512m -cp "$JAVA_CP:$JAVA_TOOLS" \
+      KeyedProducerPerf "$bootstrap" "$topic" "$count" "$size" "${props[@]}" 2>>"$LOG" | tail -1)
+  else
+    # The same JSON-like value as the Rust tools, so compressed cells compress alike.
+    local payload; payload=$(mktemp)
+    python3 - "$size" >"$payload" <<'PY'
+import sys
+size, s, i = int(sys.argv[1]), "", 0
+while len(s) < size:
+    s += '{"id":%d,"v":"ab%x"}' % (i, i)
+    i = (i * 2654435761 + 12345) & 0xFFFFFFFF
+print(s[:size])
+PY
+    out=$(/usr/bin/time -f '%e %U %S %M' -o "$tf" java -Xms512m -Xmx512m -cp "$JAVA_CP" \
+      org.apache.kafka.tools.ProducerPerformance --topic "$topic" --num-records "$count" \
+      --payload-file "$payload" --throughput -1 --producer-props bootstrap.servers="$bootstrap" \
+      "${props[@]}" 2>>"$LOG" | tail -1)
+    rm -f "$payload"
+  fi
   local sinkstats='null'
   [ "$target" = sink ] && sinkstats=$(sink_cmd stats)
   python3 - "$out" "$(cat "$tf")" "$sinkstats" "$name" "$target" "$size" "$acks" "$linger" "$comp" "$count" <<'PY' >>"$RESULTS"
@@ -122,6 +152,15 @@ PY
   rm -f "$tf"
 }
 
+# client kind → perf tool flags
+producer_flags() {
+  case "$1" in
+    future) echo "--producer future --await in-order" ;;
+    future-unordered) echo "--producer future --await unordered" ;;
+    *) echo "--producer $1" ;;
+  esac
+}
+
 n=0
 for run in $(seq 1 "$RUNS"); do
   IFS=';' read -ra cells <<<"$CELLS"
@@ -142,8 +181,8 @@ for run in $(seq 1 "$RUNS"); do
         esac
         # shellcheck disable=SC2086
         case "$tool" in
-          purekafka) "$PERF" "${tgt[@]}" --topic "$topic" $flags --count "$cnt" --producer "$kind" --label "$name" --quiet --json "$RESULTS" >/dev/null 2>>"$LOG" || echo "  failed (see $LOG)" >&2 ;;
-          rdkafka) "$CMP/rdkafka-perf" "${tgt[@]}" --topic "$topic" $flags --count "$cnt" --producer "$kind" --label "$name" --quiet --json "$RESULTS" >/dev/null 2>>"$LOG" || echo "  failed (see $LOG)" >&2 ;;
+          purekafka) "$PERF" "${tgt[@]}" --topic "$topic" $flags --count "$cnt" $(producer_flags "$kind") --label "$name" --quiet --json "$RESULTS" >/dev/null 2>>"$LOG" || echo "  failed (see $LOG)" >&2 ;;
+          rdkafka) "$CMP/rdkafka-perf" "${tgt[@]}" --topic "$topic" $flags --count "$cnt" $(producer_flags "$kind") --label "$name" --quiet --json "$RESULTS" >/dev/null 2>>"$LOG" || echo "  failed (see $LOG)" >&2 ;;
           rskafka)
             if [ "$target" = sink ]; then b="$SINK_ADDR"; sink_cmd reset >/dev/null; else b="$BOOTSTRAP"; fi
             "$CMP/rskafka-perf" --bootstrap "$b" --topic "$topic" $flags --count "$cnt" --label "$name" --target "$target" --quiet --json "$RESULTS" >/dev/null 2>>"$LOG" || echo "  failed (see $LOG)" >&2 ;;
@@ -151,6 +190,7 @@ for run in $(seq 1 "$RUNS"); do
             if [ "$target" = sink ]; then b="$SINK_ADDR"; else b="$BOOTSTRAP"; fi
             run_java "$target" "$name" "$flags" "$b" "$topic" "$cnt" ;;
         esac
+        if [ "$target" = broker ]; then "$PERF" delete-topic --bootstrap "$BOOTSTRAP" --topic "$topic" >/dev/null 2>>"$LOG" || true; fi
         tail -1 "$RESULTS" | python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); print("  %.0f msgs/s  %.3f CPU-s/M  p99 %s us  rss %s KiB" % (d.get("msgs_per_s",0), d.get("cpu_s_per_million",0), d.get("lat_us_p99"), d.get("peak_rss_kib")))' >&2 || true
       done
     done
@@ -163,4 +203,29 @@ done
   echo "Pinned: linger.ms 5, batch.size 1000000, acks 1, enable.idempotence false, compression none unless the cell says otherwise; queue.buffering.max.messages 100000 (Java: buffer.memory 256 MiB, max.request.size 2 MiB, -Xmx512m)."
 } >"$OUT/machine.txt"
 "$CMP/compare-report" "$RESULTS" "$OUT" <"$OUT/machine.txt"
+
+if [ "$IDLE_SECS" -gt 0 ] && [ -n "$BROKER_PID" ]; then
+  IDLE="$OUT/idle.jsonl"
+  for client in $CLIENTS; do
+    tool="${client%%:*}"; kind="${client#*:}"
+    case "$tool" in purekafka) bin="$PERF" ;; rdkafka) bin="$CMP/rdkafka-perf" ;; *) continue ;; esac
+    topic="idle-$(date +%s%N)"
+    "$PERF" create-topic --bootstrap "$BOOTSTRAP" --topic "$topic" --partitions 1 >/dev/null
+    echo "idle  $client  (${IDLE_SECS} s)" >&2
+    "$bin" --bootstrap "$BOOTSTRAP" --target broker --topic "$topic" --count 1000 $(producer_flags "$kind") \
+      --idle-secs "$IDLE_SECS" --label idle --quiet --json "$IDLE" >/dev/null 2>>"$LOG" || echo "  failed (see $LOG)" >&2
+  done
+  python3 - "$IDLE" >"$OUT/idle.md" <<'PY'
+import json, sys
+print("# Idle producers\n")
+print("After 1000 messages to the broker and a flush, each producer stays alive, connected and")
+print("empty; the process's CPU time and context switches over the idle period are measured.\n")
+print("| client | idle s | CPU ms | CPU ms per minute | voluntary ctx switches | involuntary |")
+print("|---|---|---|---|---|---|")
+for line in open(sys.argv[1]):
+    d = json.loads(line); i = d["extra"]["idle"]
+    print("| %s:%s | %d | %.2f | %.2f | %d | %d |" % (d["client"], d["producer"], i["secs"], i["cpu_ms"], i["cpu_ms"] * 60 / i["secs"], i["vol_ctxt"], i["invol_ctxt"]))
+PY
+  echo "wrote $OUT/idle.md" >&2
+fi
 echo "wrote $OUT/results.md and $OUT/chart.png" >&2

@@ -39,6 +39,8 @@ Workload and target:
   --rate MSGS_PER_S       open loop: send at this rate, latency from the intended send time
                           (default 0 = as fast as possible, closed loop)
   --queue-max N           queue.buffering.max.messages (default 100000, librdkafka's)
+  --idle-secs S           after the run, keep the (connected, empty) producer idle for S
+                          seconds and report the CPU it used meanwhile (extra.idle)
   --label TEXT            free text copied into the report
   --target NAME           target name for the report (default: sink, local or bootstrap)
   --json PATH             append the JSON report as one line to PATH (always printed too)
@@ -87,6 +89,8 @@ pub struct Workload {
     pub await_mode: String,
     /// Open-loop rate in messages/s, 0 = closed loop.
     pub rate: u64,
+    /// After the run, keep the producer idle this long and report the CPU it used.
+    pub idle_secs: u64,
     /// `queue.buffering.max.messages`.
     pub queue_max: u64,
     /// Free text for the report.
@@ -116,6 +120,7 @@ impl Default for Workload {
             producer: "base".into(),
             await_mode: "unordered".into(),
             rate: 0,
+            idle_secs: 0,
             queue_max: 100_000,
             label: String::new(),
             json: None,
@@ -174,6 +179,7 @@ impl Workload {
                     }
                 }
                 "--rate" => w.rate = num(&a, it.next())?,
+                "--idle-secs" => w.idle_secs = num(&a, it.next())?,
                 "--queue-max" => w.queue_max = num(&a, it.next())?,
                 "--label" => w.label = need(it.next())?,
                 "--json" => w.json = Some(need(it.next())?),
@@ -576,6 +582,24 @@ pub fn add_sink_stats(extra: &mut serde_json::Value, sink: &mut SinkProcess) -> 
     }
     extra["sink"] = k;
     Ok(())
+}
+
+/// With `--idle-secs`, keeps the caller's producer idle (alive, connected, nothing queued)
+/// for that long and returns what the process used meanwhile: CPU milliseconds (precise
+/// process CPU time) and context switches, i.e. wakeups. `Null` without the flag.
+pub fn idle_period(w: &Workload) -> serde_json::Value {
+    if w.idle_secs == 0 {
+        return serde_json::Value::Null;
+    }
+    let before = ProcStats::now();
+    std::thread::sleep(Duration::from_secs(w.idle_secs));
+    let after = ProcStats::now();
+    serde_json::json!({
+        "secs": w.idle_secs,
+        "cpu_ms": (after.cpu_s - before.cpu_s) * 1000.0,
+        "vol_ctxt": after.vol_ctxt.saturating_sub(before.vol_ctxt),
+        "invol_ctxt": after.invol_ctxt.saturating_sub(before.invol_ctxt),
+    })
 }
 
 #[cfg(test)]

@@ -808,6 +808,21 @@ impl Kafka {
         self.bootstrap.clone()
     }
 
+    /// Deletes a topic (its files go after the broker's `file.delete.delay.ms`).
+    pub fn delete_topic(&self, name: &str) -> Result<(), BrokerError> {
+        let timeout = Duration::from_secs(30);
+        let proto = |detail: String| BrokerError::Protocol {
+            step: "DeleteTopics".to_owned(),
+            bootstrap: self.bootstrap.clone(),
+            detail,
+        };
+        let mut conn = wire::Conn::connect(&self.bootstrap, timeout).map_err(proto)?;
+        match conn.delete_topic(name, timeout).map_err(proto)? {
+            0 => Ok(()),
+            code => Err(proto(format!("DeleteTopics {name}: error code {code}"))),
+        }
+    }
+
     /// Creates a topic with `partitions` partitions (replication factor 1) and topic `configs`,
     /// then waits until Metadata shows a leader for every partition.
     pub fn create_topic(

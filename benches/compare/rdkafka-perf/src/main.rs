@@ -192,7 +192,11 @@ fn run_base(
         },
     )?;
     producer.flush(Duration::from_secs(300))?;
-    Ok((t0.elapsed(), serde_json::json!({})))
+    let elapsed = t0.elapsed();
+    Ok((
+        elapsed,
+        serde_json::json!({ "idle": measure::idle_period(w) }),
+    ))
 }
 
 fn run_threaded(
@@ -224,7 +228,11 @@ fn run_threaded(
         },
     )?;
     producer.flush(Duration::from_secs(300))?;
-    Ok((t0.elapsed(), serde_json::json!({})))
+    let elapsed = t0.elapsed();
+    Ok((
+        elapsed,
+        serde_json::json!({ "idle": measure::idle_period(w) }),
+    ))
 }
 
 /// FutureProducer, `--await in-order`: futures kept in a window in send order; every 256
@@ -246,6 +254,8 @@ fn run_future_in_order(
     progress(w, rec, &sent);
     let t0 = Instant::now();
     let rec2 = Arc::clone(rec);
+    // Borrowed, so the producer outlives the run for the idle period.
+    let producer = &producer;
     let result: Result<(), Error> = rt.block_on(async move {
         let rec = rec2;
         let mut window = std::collections::VecDeque::with_capacity(w.queue_max as usize);
@@ -299,7 +309,11 @@ fn run_future_in_order(
         Ok(())
     });
     result?;
-    Ok((t0.elapsed(), serde_json::json!({})))
+    let elapsed = t0.elapsed();
+    Ok((
+        elapsed,
+        serde_json::json!({ "idle": measure::idle_period(w) }),
+    ))
 }
 
 /// FutureProducer: one future per message, collected in a `FuturesUnordered` that the
@@ -322,6 +336,8 @@ fn run_future(
     progress(w, rec, &sent);
     let t0 = Instant::now();
     let rec2 = Arc::clone(rec);
+    // Borrowed, so the producer outlives the run for the idle period.
+    let producer = &producer;
     let result: Result<(), Error> = rt.block_on(async move {
         let rec = rec2;
         let mut pending = FuturesUnordered::new();
@@ -368,5 +384,9 @@ fn run_future(
         Ok(())
     });
     result?;
-    Ok((t0.elapsed(), serde_json::json!({})))
+    let elapsed = t0.elapsed();
+    Ok((
+        elapsed,
+        serde_json::json!({ "idle": measure::idle_period(w) }),
+    ))
 }

@@ -103,6 +103,7 @@ fn main() -> Result<(), Error> {
          (user+sys) per 10^6 delivered messages. Latency p99 from the intended send time to the \
          delivery report (closed loop: the actual send time). MB = 10^6 bytes.\n"
     );
+    summary(&mut md, &groups);
     for ((cell, target), series) in &groups {
         let base = series.get(BASELINE);
         let base_msgs = base.map_or(f64::NAN, |b| median(&b.msgs));
@@ -151,6 +152,57 @@ fn main() -> Result<(), Error> {
     Ok(())
 }
 
+/// One line per (cell, target): purekafka's BaseProducer against each other client, and
+/// each FutureProducer against its own BaseProducer; the issue's targets at a glance.
+fn summary(md: &mut String, groups: &BTreeMap<(String, String), BTreeMap<String, Samples>>) {
+    let med = |series: &BTreeMap<String, Samples>, name: &str, f: fn(&Samples) -> f64| {
+        series.get(name).map_or(f64::NAN, f)
+    };
+    let msgs: fn(&Samples) -> f64 = |s| median(&s.msgs);
+    let cpu: fn(&Samples) -> f64 = |s| median(&s.cpu);
+    let rss: fn(&Samples) -> f64 = |s| median(&s.rss_kib);
+    let p99: fn(&Samples) -> f64 = |s| median(&s.p99_us);
+    let fmt = |v: f64| {
+        if v.is_finite() {
+            format!("{v:.2}")
+        } else {
+            "-".to_owned()
+        }
+    };
+    let _ = writeln!(
+        md,
+        "## Summary\n\nPer cell and target, medians. msgs/s = purekafka BaseProducer. \
+         Throughput ratios: purekafka BaseProducer over rdkafka's BaseProducer, the Java \
+         producer, rskafka; FutureProducer over the same client's BaseProducer. CPU and peak \
+         RSS: purekafka BaseProducer over rdkafka BaseProducer (< 1 = less). p99 in ms, \
+         purekafka / rdkafka BaseProducer (closed loop: queueing, not a latency target).\n"
+    );
+    let _ = writeln!(
+        md,
+        "| cell | target | msgs/s | ×rdkafka | ×java | ×rskafka | pk future/base | rd future/base | CPU ×rd | RSS ×rd | p99 ms pk / rd |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
+    for ((cell, target), series) in groups {
+        let pk = med(series, "purekafka:base", msgs);
+        let rd = med(series, "rdkafka:base", msgs);
+        let _ = writeln!(
+            md,
+            "| {cell} | {target} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {:.1} / {:.1} |",
+            pk,
+            fmt(pk / rd),
+            fmt(pk / med(series, "java", msgs)),
+            fmt(pk / med(series, "rskafka:batch", msgs)),
+            fmt(med(series, "purekafka:future", msgs) / pk),
+            fmt(med(series, "rdkafka:future", msgs) / rd),
+            fmt(med(series, "purekafka:base", cpu) / med(series, "rdkafka:base", cpu)),
+            fmt(med(series, "purekafka:base", rss) / med(series, "rdkafka:base", rss)),
+            med(series, "purekafka:base", p99) / 1000.0,
+            med(series, "rdkafka:base", p99) / 1000.0,
+        );
+    }
+    let _ = writeln!(md);
+}
+
 const COLORS: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
     RGBColor(174, 199, 232),
@@ -169,7 +221,8 @@ fn chart(
     let font = std::env::var("COMPARE_FONT")
         .unwrap_or_else(|_| "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf".into());
     let bytes: &'static [u8] = Box::leak(std::fs::read(&font)?.into_boxed_slice());
-    plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).map_err(|_| "bad font")?;
+    plotters::style::register_font("sans-serif", FontStyle::Normal, bytes)
+        .map_err(|_| "bad font")?;
 
     let names: Vec<String> = {
         let mut v: Vec<String> = groups.values().flat_map(|s| s.keys().cloned()).collect();
@@ -178,7 +231,11 @@ fn chart(
         v
     };
     let cells: Vec<String> = groups.keys().map(|(c, t)| format!("{c} / {t}")).collect();
-    let root = BitMapBackend::new(path, (1200, 900)).into_drawing_area();
+    // Wide enough for every cell's bars and label, however many cells the run had.
+    let width = u32::try_from(cells.len() * 90)
+        .unwrap_or(u32::MAX)
+        .max(1200);
+    let root = BitMapBackend::new(path, (width, 1000)).into_drawing_area();
     root.fill(&WHITE)?;
     let panels = root.split_evenly((2, 1));
     type Metric = fn(&Samples) -> f64;
@@ -199,7 +256,7 @@ fn chart(
         let mut ch = ChartBuilder::on(panel)
             .caption(title, ("sans-serif", 22))
             .margin(12)
-            .x_label_area_size(40)
+            .x_label_area_size(140)
             .y_label_area_size(90)
             .build_cartesian_2d(0f64..n as f64, 0f64..max.max(1e-9))?;
         let labels = cells.clone();
@@ -215,6 +272,11 @@ fn chart(
                 }
             })
             .label_style(("sans-serif", 14))
+            .x_label_style(
+                ("sans-serif", 12)
+                    .into_font()
+                    .transform(FontTransform::Rotate90),
+            )
             .draw()?;
         let w = 0.8 / names.len().max(1) as f64;
         for (si, name) in names.iter().enumerate() {

@@ -49,6 +49,14 @@ fn run() -> Result<(), Error> {
             println!("created {} ({} partitions)", w.topic, w.partitions);
             return Ok(());
         }
+        Some("delete-topic") => {
+            args.remove(0);
+            let w = Workload::parse(args)?;
+            let b = w.bootstrap.as_deref().ok_or("--bootstrap is required")?;
+            Kafka::external(b)?.delete_topic(&w.topic)?;
+            println!("deleted {}", w.topic);
+            return Ok(());
+        }
         Some("java-classpath") => {
             println!("{}", kafka_runtime()?.tools_classpath());
             return Ok(());
@@ -207,7 +215,11 @@ fn run_base(w: &Workload, rec: &Arc<Recorder>) -> Result<(Duration, serde_json::
         },
     )?;
     producer.flush(Duration::from_secs(300))?;
-    Ok((t0.elapsed(), serde_json::json!({})))
+    let elapsed = t0.elapsed();
+    Ok((
+        elapsed,
+        serde_json::json!({ "idle": measure::idle_period(w) }),
+    ))
 }
 
 fn run_threaded(w: &Workload, rec: &Arc<Recorder>) -> Result<(Duration, serde_json::Value), Error> {
@@ -235,7 +247,11 @@ fn run_threaded(w: &Workload, rec: &Arc<Recorder>) -> Result<(Duration, serde_js
         },
     )?;
     producer.flush(Duration::from_secs(300))?;
-    Ok((t0.elapsed(), serde_json::json!({})))
+    let elapsed = t0.elapsed();
+    Ok((
+        elapsed,
+        serde_json::json!({ "idle": measure::idle_period(w) }),
+    ))
 }
 
 /// FutureProducer, `--await in-order`: futures kept in a window in send order; every 256
@@ -256,6 +272,8 @@ fn run_future_in_order(
     progress(w, rec, &sent);
     let t0 = Instant::now();
     let rec2 = Arc::clone(rec);
+    // Borrowed, so the producer outlives the run for the idle period.
+    let producer = &producer;
     let result: Result<(), Error> = rt.block_on(async move {
         let rec = rec2;
         let mut window = std::collections::VecDeque::with_capacity(w.queue_max as usize);
@@ -309,7 +327,11 @@ fn run_future_in_order(
         Ok(())
     });
     result?;
-    Ok((t0.elapsed(), serde_json::json!({})))
+    let elapsed = t0.elapsed();
+    Ok((
+        elapsed,
+        serde_json::json!({ "idle": measure::idle_period(w) }),
+    ))
 }
 
 /// FutureProducer: one future per message, collected in a `FuturesUnordered` that the
@@ -328,6 +350,8 @@ fn run_future(w: &Workload, rec: &Arc<Recorder>) -> Result<(Duration, serde_json
     progress(w, rec, &sent);
     let t0 = Instant::now();
     let rec2 = Arc::clone(rec);
+    // Borrowed, so the producer outlives the run for the idle period.
+    let producer = &producer;
     let result: Result<(), Error> = rt.block_on(async move {
         let rec = rec2;
         let mut pending = FuturesUnordered::new();
@@ -374,12 +398,20 @@ fn run_future(w: &Workload, rec: &Arc<Recorder>) -> Result<(Duration, serde_json
         Ok(())
     });
     result?;
-    Ok((t0.elapsed(), serde_json::json!({})))
+    let elapsed = t0.elapsed();
+    Ok((
+        elapsed,
+        serde_json::json!({ "idle": measure::idle_period(w) }),
+    ))
 }
 
 /// `purekafka-perf broker`: a private real broker for the comparison runner.
 fn serve_broker() -> Result<(), Error> {
-    let k = Kafka::start(BrokerOptions::from_env())?;
+    let mut opts = BrokerOptions::from_env();
+    // The runner deletes each run's topic: free the disk soon after (default 60 s).
+    opts.server_properties
+        .push(("file.delete.delay.ms".into(), "1000".into()));
+    let k = Kafka::start(opts)?;
     println!("bootstrap={}", k.bootstrap());
     if let Some(pid) = k.pid() {
         println!("pid={pid}");

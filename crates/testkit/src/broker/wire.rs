@@ -9,12 +9,13 @@ use std::time::Duration;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{BrokerId, ListOffsetsRequest};
 use kafka_protocol::messages::{
-    CreateTopicsRequest, MetadataRequest, MetadataResponse, RequestHeader, ResponseHeader,
-    TopicName,
+    CreateTopicsRequest, DeleteTopicsRequest, MetadataRequest, MetadataResponse, RequestHeader,
+    ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 
@@ -27,6 +28,8 @@ const METADATA_VERSION: i16 = 12;
 const LIST_OFFSETS_VERSION: i16 = 7;
 /// CreateTopics v7: supported by Kafka 2.8 and later (4.x accepts 2-7).
 const CREATE_TOPICS_VERSION: i16 = 7;
+/// DeleteTopics v6: supported by Kafka 2.8 and later (4.x accepts 1-6).
+const DELETE_TOPICS_VERSION: i16 = 6;
 
 /// One connection to a broker.
 pub(crate) struct Conn {
@@ -166,6 +169,23 @@ impl Conn {
             .into_iter()
             .find(|t| &*t.name.0 == name)
             .ok_or_else(|| format!("CreateTopics response does not mention {name}"))
+    }
+}
+
+impl Conn {
+    /// Sends DeleteTopics for one topic; returns its error code (0: deleted).
+    pub(crate) fn delete_topic(&mut self, name: &str, timeout: Duration) -> Result<i16, String> {
+        let req = DeleteTopicsRequest::default()
+            .with_topics(vec![
+                DeleteTopicState::default().with_name(Some(topic_name(name))),
+            ])
+            .with_timeout_ms(i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX));
+        let resp = self.call(&req, DELETE_TOPICS_VERSION)?;
+        resp.responses
+            .iter()
+            .find(|t| t.name.as_ref().is_some_and(|n| &*n.0 == name))
+            .map(|t| t.error_code)
+            .ok_or_else(|| format!("DeleteTopics response does not mention {name}"))
     }
 }
 
