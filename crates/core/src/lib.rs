@@ -26,8 +26,8 @@ pub mod time;
 
 pub use config::{ConfigError, ProducerConfig};
 pub use engine::{
-    ConnCommand, ConnId, DeliveryReport, Engine, Event, GroupMetadata, Purge, Record, RecordView,
-    SendError, Transmit, TxnError, TxnOffset, TxnOp,
+    CompressJob, Compressed, ConnCommand, ConnId, DeliveryReport, Engine, Event, GroupMetadata,
+    Purge, Record, RecordView, SendError, Transmit, TxnError, TxnOffset, TxnOp,
 };
 pub use error::{ErrorCode, PersistenceStatus};
 pub use rng::Rng;

@@ -1181,3 +1181,79 @@ fn repeated_connection_failures_are_reported_once() {
         h.errors
     );
 }
+
+#[test]
+fn compression_offload_sends_a_batch_once_the_caller_compressed_it() {
+    // linger 0, lz4, offload: the engine hands each ready batch out for compression and
+    // keeps taking records into the next batch meanwhile; a batch goes into a request only
+    // after `handle_compressed`, sealed with the sequence of its turn.
+    let mut cfg = config();
+    cfg.linger = Duration::ZERO;
+    cfg.compression = purekafka_core::config::Compression::Lz4;
+    cfg.enable_idempotence = true;
+    let mut h = Harness::new(cfg);
+    h.warm_up("t");
+    h.engine.enable_compression_offload();
+    h.send("t", Some(0), &[b'a'; 500], 1).unwrap();
+    // Ready at once (linger 0), but not sent: its compression is due now.
+    assert_eq!(h.produce_requests(), 0);
+    assert!(h.engine.poll_timeout().is_some_and(|t| t <= h.now));
+    let job = h.engine.poll_compress().expect("a compression job");
+    assert!(h.engine.poll_compress().is_none());
+    assert_eq!(h.engine.poll_timeout().map(|t| t <= h.now), Some(false));
+    // Records sent while the job is out open the next batch.
+    h.send("t", Some(0), &[b'b'; 500], 2).unwrap();
+    h.send("t", Some(0), &[b'c'; 500], 3).unwrap();
+    assert_eq!(h.produce_requests(), 0);
+    let done = job.run();
+    h.engine.handle_compressed(h.now, done);
+    h.pump();
+    assert_eq!(h.produce_requests(), 1);
+    let first = &h.cluster.produce_log[0].parts[0];
+    assert_eq!((first.records, first.base_sequence), (1, 1));
+    assert!(first.batch_bytes < 500, "compressed: {}", first.batch_bytes);
+    // The second batch (2 records) is next, after its own job.
+    let job = h.engine.poll_compress().expect("the second batch's job");
+    h.engine.handle_compressed(h.now, job.run());
+    h.pump();
+    assert_eq!(h.produce_requests(), 2);
+    let second = &h.cluster.produce_log[1].parts[0];
+    assert_eq!((second.records, second.base_sequence), (2, 2));
+    let ok: Vec<u64> = h
+        .reports
+        .iter_mut()
+        .flat_map(|r| {
+            assert_eq!(r.error(), None);
+            r.drain().map(|(_, o)| o).collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(ok, vec![1, 2, 3]);
+    assert_eq!(h.engine.in_flight_count(), 0);
+}
+
+#[test]
+fn compression_offload_job_for_a_purged_batch_is_ignored() {
+    let mut cfg = config();
+    cfg.linger = Duration::ZERO;
+    cfg.compression = purekafka_core::config::Compression::Lz4;
+    let mut h = Harness::new(cfg);
+    h.warm_up("t");
+    h.engine.enable_compression_offload();
+    h.send("t", Some(0), b"x", 7).unwrap();
+    let job = h.engine.poll_compress().expect("a compression job");
+    h.engine.purge(
+        h.now,
+        Purge {
+            queue: true,
+            inflight: false,
+        },
+    );
+    h.pump();
+    assert_eq!(h.reports.len(), 1);
+    assert_eq!(h.reports[0].error(), Some(ErrorCode::PurgeQueue));
+    // The late result finds no batch: nothing is sent, nothing reported twice.
+    h.engine.handle_compressed(h.now, job.run());
+    h.pump();
+    assert_eq!(h.produce_requests(), 0);
+    assert_eq!(h.reports.len(), 1);
+}

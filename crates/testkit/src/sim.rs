@@ -17,7 +17,7 @@ use bytes::Bytes;
 use core::time::Duration;
 use purekafka_core::config::BrokerAddress;
 use purekafka_core::engine::{
-    ConnCommand, ConnId, Engine, Event, Purge, Record, SendError, Transmit,
+    CompressJob, ConnCommand, ConnId, Engine, Event, Purge, Record, SendError, Transmit,
 };
 use purekafka_core::{
     ErrorCode, GroupMetadata, Instant, PersistenceStatus, ProducerConfig, TxnError, TxnOffset,
@@ -144,6 +144,9 @@ pub struct Sim<O> {
     connecting: BTreeMap<(Instant, u64), (ConnId, BrokerAddress)>,
     connect_seq: u64,
     trace: VecDeque<String>,
+    /// Compression jobs taken from the engine, completed one pump round later (so the engine
+    /// sees other inputs while they are out, as with a driver compressing off its lock).
+    compressing: Vec<CompressJob>,
 }
 
 impl<O: core::fmt::Debug> Sim<O> {
@@ -170,7 +173,13 @@ impl<O: core::fmt::Debug> Sim<O> {
             connecting: BTreeMap::new(),
             connect_seq: 0,
             trace: VecDeque::new(),
+            compressing: Vec::new(),
         }
+    }
+
+    /// The engine hands compression to the simulation (`Engine::enable_compression_offload`).
+    pub fn enable_compression_offload(&mut self) {
+        self.engine.enable_compression_offload();
     }
 
     /// A cluster from `fake` with `topics` created, and an engine whose bootstrap servers
@@ -253,6 +262,15 @@ impl<O: core::fmt::Debug> Sim<O> {
     pub fn pump(&mut self) {
         for _ in 0..MAX_PUMP_ROUNDS {
             let mut progressed = false;
+            for job in std::mem::take(&mut self.compressing) {
+                progressed = true;
+                let done = job.run();
+                self.engine.handle_compressed(self.now, done);
+            }
+            while let Some(job) = self.engine.poll_compress() {
+                progressed = true;
+                self.compressing.push(job);
+            }
             while let Some(cmd) = self.engine.poll_conn_command() {
                 progressed = true;
                 self.on_conn_command(cmd);

@@ -193,6 +193,12 @@ fn run_seed(seed: u64) -> Result<Outcome, String> {
         config.queue_buffering_max_messages
     );
     let mut sim: Sim<u64> = Sim::new(config, cluster, seed);
+    // Half the seeds compress off the engine, as the tokio driver does.
+    let offload = rng.below(2) == 0;
+    if offload {
+        sim.enable_compression_offload();
+    }
+    let describe = format!("{describe} compression.offload={offload}");
     sim.max_steps = 2_000_000;
     if let Some(n) = std::env::var("SIM_TRACE_LINES")
         .ok()
@@ -921,6 +927,11 @@ fn run_fault_free(seed: u64) -> Result<(), String> {
         config.compression
     );
     let mut sim: Sim<u64> = Sim::new(config, cluster, seed);
+    let offload = rng.below(2) == 0;
+    if offload {
+        sim.enable_compression_offload();
+    }
+    let describe = format!("{describe} compression.offload={offload}");
     let mut sent_at: HashMap<u64, Instant> = HashMap::new();
     let mut id = 0u64;
     for _ in 0..20 + rng.below(60) {

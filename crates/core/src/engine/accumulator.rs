@@ -19,8 +19,8 @@ use super::delivery::{Cursor, RecordMeta};
 use crate::config::Compression;
 use crate::time::Instant;
 use purekafka_protocol::batch::{
-    BatchError, HEADER_LEN as BATCH_OVERHEAD, RecordBatchWriter, RecordHeader, SealOptions,
-    seal_records,
+    BatchError, CompressedRecords, HEADER_LEN as BATCH_OVERHEAD, RecordBatchWriter, RecordHeader,
+    SealOptions, seal_compressed, seal_records,
 };
 use purekafka_protocol::varint::varint_len;
 
@@ -59,7 +59,8 @@ pub(crate) struct RecordBuf {
 #[derive(Debug)]
 enum BufState {
     Writing(RecordBatchWriter),
-    /// `bytes` is a whole uncompressed batch: header, then the records.
+    /// `bytes` is a whole uncompressed batch: header (or, when handed out for compression,
+    /// unwritten room for it), then the records.
     Frozen {
         bytes: Bytes,
         count: usize,
@@ -154,6 +155,45 @@ impl RecordBuf {
         Cursor::new(self.records())
     }
 
+    /// The records, shared without a copy, for compression elsewhere; the buffer takes no
+    /// more records afterwards.
+    pub(crate) fn share(&mut self) -> Bytes {
+        if let BufState::Writing(w) = &mut self.state {
+            let max_timestamp = w.max_timestamp().unwrap_or(self.base_timestamp);
+            let count = w.record_count();
+            self.state = BufState::Frozen {
+                bytes: w.take_records(),
+                count,
+                max_timestamp,
+            };
+        }
+        match &self.state {
+            BufState::Frozen { bytes, .. } => bytes.slice(BATCH_OVERHEAD.min(bytes.len())..),
+            BufState::Writing(_) => Bytes::new(),
+        }
+    }
+
+    /// Seals the batch from its records compressed elsewhere (see [`RecordBuf::share`]).
+    pub(crate) fn seal_compressed(
+        &self,
+        compressed: CompressedRecords,
+        opts: &SealOptions,
+    ) -> Result<Bytes, BatchError> {
+        let (count, max_timestamp) = match &self.state {
+            BufState::Frozen {
+                count,
+                max_timestamp,
+                ..
+            } => (*count, *max_timestamp),
+            BufState::Writing(w) => (
+                w.record_count(),
+                w.max_timestamp().unwrap_or(self.base_timestamp),
+            ),
+        };
+        seal_compressed(compressed, count, self.base_timestamp, max_timestamp, opts)
+            .map(|s| s.into_bytes())
+    }
+
     /// Seals the batch. Uncompressed, the first seal is in place (the records become the
     /// batch's bytes, not copied); with a codec, or when sealing again after an epoch bump,
     /// it seals a copy.
@@ -226,6 +266,10 @@ pub(crate) struct Batch<O> {
     pub(crate) sealed: Option<Bytes>,
     /// The error of the last failed attempt (reported if the batch is given up later).
     pub(crate) last_error: Option<crate::error::ErrorCode>,
+    /// Compression offload: the records are being compressed by the caller.
+    pub(crate) compressing: bool,
+    /// Compression offload: the compressed records, sealed at drain time.
+    pub(crate) compressed: Option<CompressedRecords>,
 }
 
 impl<O> Batch<O> {
@@ -241,6 +285,8 @@ impl<O> Batch<O> {
             possibly_persisted: false,
             sealed: None,
             last_error: None,
+            compressing: false,
+            compressed: None,
         }
     }
 

@@ -129,7 +129,9 @@ pub use crate::partitioner::CustomPartitioner;
 pub use purekafka_protocol::batch::RecordHeader;
 pub use purekafka_protocol::frame::produce::ChunkedFrame;
 
-use self::accumulator::{MESSAGE_OVERHEAD, payload_size};
+use self::accumulator::{Batch, MESSAGE_OVERHEAD, payload_size};
+use crate::config::Compression;
+use purekafka_protocol::batch::{BatchError, CompressedRecords, compress_records};
 
 /// librdkafka's upper bound for `message.max.bytes`, enforced even if the config says more.
 const MAX_MESSAGE_MAX_BYTES: usize = 1_000_000_000;
@@ -139,7 +141,7 @@ use self::metadata::{Topic, TopicState};
 use self::timer::TimerHeap;
 use self::transaction::Txn;
 use crate::config::ProducerConfig;
-use crate::error::ErrorCode;
+use crate::error::{ErrorCode, PersistenceStatus};
 use crate::rng::Rng;
 use crate::time::Instant;
 
@@ -147,6 +149,46 @@ use crate::time::Instant;
 /// [`Engine`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u64);
+
+/// One batch's records to compress, from [`Engine::poll_compress`]: run it anywhere (it
+/// borrows nothing from the engine) and hand the result to [`Engine::handle_compressed`].
+#[derive(Debug)]
+pub struct CompressJob {
+    key: PartKey,
+    seq: u64,
+    codec: Compression,
+    level: i32,
+    records: Bytes,
+}
+
+impl CompressJob {
+    /// Uncompressed size of the records.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether there are no records (never, for a job the engine handed out).
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Compresses the records (the CPU-heavy part of sealing a batch).
+    pub fn run(self) -> Compressed {
+        Compressed {
+            key: self.key,
+            seq: self.seq,
+            result: compress_records(&self.records, self.codec, self.level),
+        }
+    }
+}
+
+/// A finished [`CompressJob`], for [`Engine::handle_compressed`].
+#[derive(Debug)]
+pub struct Compressed {
+    key: PartKey,
+    seq: u64,
+    result: Result<CompressedRecords, BatchError>,
+}
 
 /// A whole request frame (4-byte size prefix included) to write to a connection, in order.
 #[derive(Clone, Debug)]
@@ -273,6 +315,12 @@ pub struct Engine<O> {
     /// The driver reports written bytes (`handle_written`), so requests not yet written
     /// count against `queue.buffering.backpressure.threshold`.
     write_feedback: bool,
+    /// Compression is done by the caller (`poll_compress` / `handle_compressed`).
+    compress_offload: bool,
+    /// Batches waiting for the caller to take their compression job, oldest first.
+    compress_queue: VecDeque<(PartKey, u64)>,
+    /// When `compress_queue` last became non-empty (`poll_timeout` reports it due).
+    compress_due: Option<Instant>,
     closing: bool,
     closed: bool,
     all_down_reported: bool,
@@ -336,6 +384,9 @@ impl<O> Engine<O> {
             events: VecDeque::new(),
             send_queue: VecDeque::new(),
             deferred_since: None,
+            compress_offload: false,
+            compress_queue: VecDeque::new(),
+            compress_due: None,
             msg_cnt: 0,
             msg_bytes: 0,
             flushing: false,
@@ -562,6 +613,105 @@ impl<O> Engine<O> {
         }
     }
 
+    /// The caller compresses batches: instead of compressing while it builds a request, the
+    /// engine hands each batch's records out as a [`CompressJob`] (`poll_compress`), which
+    /// the caller runs wherever it likes (off the lock around the engine, so that `send`
+    /// keeps filling the next batches meanwhile) and returns with `handle_compressed`. The
+    /// batch goes into a request after that. Without this, compression happens inside
+    /// `poll_transmit`.
+    pub fn enable_compression_offload(&mut self) {
+        self.compress_offload = true;
+    }
+
+    /// The next batch to compress (with [`enable_compression_offload`]). `poll_timeout`
+    /// reports a due instant while jobs wait.
+    ///
+    /// [`enable_compression_offload`]: Self::enable_compression_offload
+    pub fn poll_compress(&mut self) -> Option<CompressJob> {
+        while let Some((key, seq)) = self.compress_queue.pop_front() {
+            let codec = self.cfg.compression;
+            let level = self.cfg.compression_level;
+            let Some(batch) = self.compressing_batch(key, seq) else {
+                // Purged, expired or failed meanwhile.
+                continue;
+            };
+            let records = batch.records.share();
+            if self.compress_queue.is_empty() {
+                self.compress_due = None;
+            }
+            return Some(CompressJob {
+                key,
+                seq,
+                codec,
+                level,
+                records,
+            });
+        }
+        self.compress_due = None;
+        None
+    }
+
+    /// A [`CompressJob`]'s result: the batch becomes ready for a request (or, if compressing
+    /// failed, is reported failed with `BadCompression`).
+    pub fn handle_compressed(&mut self, now: Instant, done: Compressed) {
+        let Compressed { key, seq, result } = done;
+        let Some(batch) = self.compressing_batch(key, seq) else {
+            return;
+        };
+        batch.compressing = false;
+        match result {
+            Ok(c) => batch.compressed = Some(c),
+            Err(_) => {
+                let failed = self.part_mut(key).q.take_queued_where(|b| b.seq == seq);
+                for b in failed {
+                    self.fail_batch(
+                        now,
+                        key,
+                        b,
+                        ErrorCode::BadCompression,
+                        PersistenceStatus::NotPersisted,
+                    );
+                }
+            }
+        }
+        if let Some(leader) = self.part_mut(key).leader {
+            self.broker_wants_send(leader);
+            if self.deferred_since.is_none() {
+                self.deferred_since = Some(now);
+            }
+        }
+    }
+
+    /// The queued batch `seq` of partition `key`, if it still waits for compression.
+    fn compressing_batch(&mut self, key: PartKey, seq: u64) -> Option<&mut Batch<O>> {
+        let topic = self.topics.get_mut(key.topic.0 as usize)?;
+        let part = topic.partitions.get_mut(key.partition as usize)?;
+        part.q
+            .queued
+            .iter_mut()
+            .find(|b| b.seq == seq && b.compressing)
+    }
+
+    /// Queues the compression of partition `key`'s head batch (closing it if open).
+    pub(crate) fn request_compression(&mut self, now: Instant, key: PartKey) {
+        let part = self.part_mut(key);
+        if part.q.queued.is_empty() {
+            part.q.close_open();
+        }
+        let Some(head) = part.q.queued.front_mut() else {
+            return;
+        };
+        if head.compressing || head.compressed.is_some() {
+            return;
+        }
+        head.compressing = true;
+        let seq = head.seq;
+        self.compress_queue.push_back((key, seq));
+        if self.compress_due.is_none() {
+            self.compress_due = Some(now);
+        }
+    }
+
     /// Timers due at or before `now` fire.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.on_timeout(now);
@@ -608,7 +758,10 @@ impl<O> Engine<O> {
         }
         earliest(
             earliest(self.timers.next(), self.metadata.next_due),
-            earliest(self.stats_due, self.deferred_since),
+            earliest(
+                earliest(self.stats_due, self.deferred_since),
+                self.compress_due,
+            ),
         )
     }
 

@@ -15,6 +15,7 @@ use super::request::{self, ProducePart};
 use super::timer::Timer;
 use super::transaction::TxnPart;
 use super::{Engine, Event, PartKey};
+use crate::config::Compression;
 use crate::error::{
     ErrorCode, IdempotenceError, PersistenceStatus, ProduceErrorClass, ProduceErrorContext,
     classify_produce_error,
@@ -106,9 +107,20 @@ impl<O> Engine<O> {
         let mut size = 0usize;
         let mut parts: Vec<(PartKey, Batch<O>)> = Vec::with_capacity(chosen.len());
         let mut seal_failed = Vec::new();
+        // Compression offload: a batch goes out only once the caller compressed it.
+        let offload = self.compress_offload && compression != Compression::None;
+        let mut to_compress = Vec::new();
         for key in chosen {
             let part = self.part_mut(key);
             let Some(head) = part.q.head() else { continue };
+            if offload && head.sealed.is_none() && head.compressed.is_none() {
+                // Only a ready batch is closed for compression: a lingering one riding along
+                // would be cut short.
+                if !head.compressing && part.q.head_ready(now, linger, flushing) {
+                    to_compress.push(key);
+                }
+                continue;
+            }
             if !parts.is_empty() && size + head.wire_size() > max_bytes {
                 still_ready = true;
                 continue;
@@ -123,7 +135,11 @@ impl<O> Engine<O> {
                 // order; a retry keeps its sealed bytes and so its sequence.
                 let stamp = idem.map(|(pid, epoch)| (pid, epoch, part.q.producer_seq));
                 let opts = seal_options(compression, level, stamp, transactional);
-                match batch.records.seal(&opts) {
+                let sealed = match batch.compressed.take() {
+                    Some(c) => batch.records.seal_compressed(c, &opts),
+                    None => batch.records.seal(&opts),
+                };
+                match sealed {
                     Ok(bytes) => {
                         // An epoch bump re-seals a batch already sent: counted once.
                         if batch.attempts == 0 {
@@ -163,6 +179,9 @@ impl<O> Engine<O> {
         }
         self.brokers[b].active = active;
         self.brokers[b].wants_send = still_ready;
+        for key in to_compress {
+            self.request_compression(now, key);
+        }
         // Each failed seal consumed a batch, so asking to be called again terminates.
         let retry_now = !seal_failed.is_empty() && still_ready;
         for (key, batch) in seal_failed {

@@ -29,7 +29,10 @@ mod writer;
 
 pub use error::BatchError;
 pub use reader::{BatchIter, DecodeLimits, DecodedBatch, DecodedRecord, decode_batches};
-pub use writer::{AppendedRecord, RecordBatchWriter, SealOptions, SealedBatch, seal_records};
+pub use writer::{
+    AppendedRecord, CompressedRecords, RecordBatchWriter, SealOptions, SealedBatch,
+    compress_records, seal_compressed, seal_records,
+};
 
 /// Size of the RecordBatch v2 header, up to and including recordCount.
 pub const HEADER_LEN: usize = 61;

@@ -331,6 +331,15 @@ impl RecordBatchWriter {
         })
     }
 
+    /// Hands the buffer over as shared bytes without copying: the records are
+    /// `bytes[HEADER_LEN..]` (the header room before them is unwritten). The writer is left
+    /// empty, without its allocation. For a caller that compresses the records elsewhere.
+    pub fn take_records(&mut self) -> Bytes {
+        let out = std::mem::take(&mut self.buf);
+        self.clear();
+        Bytes::from(out)
+    }
+
     /// Forgets all records, keeping the allocation.
     pub fn clear(&mut self) {
         self.buf.clear();
@@ -353,20 +362,85 @@ pub fn seal_records(
     if count == 0 {
         return Err(BatchError::Empty);
     }
-    let mut codec = opts.compression;
-    let mut out = Vec::with_capacity(HEADER_LEN + records.len());
+    let compressed = compress_records(records, opts.compression, opts.compression_level)?;
+    seal_compressed(compressed, count, base_timestamp, max_timestamp, opts)
+}
+
+/// A batch's records section, compressed, with room for the header in front: the costly
+/// half of sealing, which needs none of the header's fields (producer id, epoch, sequence),
+/// so a caller can do it apart (e.g. off a lock) and [`seal_compressed`] later.
+#[derive(Debug)]
+pub struct CompressedRecords {
+    buf: Vec<u8>,
+    codec: Compression,
+}
+
+impl CompressedRecords {
+    /// Length of the (compressed) records section.
+    pub fn len(&self) -> usize {
+        self.buf.len().saturating_sub(HEADER_LEN)
+    }
+
+    /// Whether the records section is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The codec the section is in: `None` when compressing did not make it smaller.
+    pub fn codec(&self) -> Compression {
+        self.codec
+    }
+}
+
+/// Compresses a records section with `codec` at librdkafka `level`, keeping it uncompressed
+/// when that is not smaller (as librdkafka does).
+pub fn compress_records(
+    records: &[u8],
+    codec: Compression,
+    level: i32,
+) -> Result<CompressedRecords, BatchError> {
+    let mut codec = codec;
+    let mut out = if codec == Compression::None {
+        Vec::with_capacity(HEADER_LEN + records.len())
+    } else {
+        // The codec reserves what it needs.
+        Vec::with_capacity(HEADER_LEN)
+    };
     out.resize(HEADER_LEN, 0);
     if codec != Compression::None {
-        compression::compress_into(codec, opts.compression_level, records, &mut out)
+        compression::compress_into(codec, level, records, &mut out)
             .map_err(|source| BatchError::Compress { codec, source })?;
         if out.len() - HEADER_LEN >= records.len() {
             out.truncate(HEADER_LEN);
             codec = Compression::None;
+        } else if out.capacity() > 2 * out.len() {
+            // The batch stays queued or in flight until acknowledged: don't keep the
+            // codec's worst-case reservation with it.
+            out.shrink_to_fit();
         }
     }
     if codec == Compression::None {
         out.extend_from_slice(records);
     }
+    Ok(CompressedRecords { buf: out, codec })
+}
+
+/// Seals a batch from its [`compress_records`] output: writes the header (and CRC) in the
+/// room kept for it, no copy. `opts.compression` is ignored: the section's codec is used.
+pub fn seal_compressed(
+    compressed: CompressedRecords,
+    count: usize,
+    base_timestamp: i64,
+    max_timestamp: i64,
+    opts: &SealOptions,
+) -> Result<SealedBatch, BatchError> {
+    if count == 0 {
+        return Err(BatchError::Empty);
+    }
+    let CompressedRecords {
+        buf: mut out,
+        codec,
+    } = compressed;
     write_header(&mut out, count, base_timestamp, max_timestamp, codec, opts)?;
     Ok(SealedBatch {
         bytes: Bytes::from(out),

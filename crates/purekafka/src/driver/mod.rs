@@ -26,7 +26,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use purekafka_core::config::{BrokerAddress, BrokerAddressFamily};
 use purekafka_core::engine::{TxnError, TxnOp};
-use purekafka_core::{ConnCommand, ConnId, Engine, ErrorCode, Event, Instant, ProducerConfig};
+use purekafka_core::{
+    CompressJob, ConnCommand, ConnId, Engine, ErrorCode, Event, Instant, ProducerConfig,
+};
 use tokio::sync::{Notify, mpsc};
 
 use crate::config::RDKafkaLogLevel;
@@ -405,6 +407,9 @@ impl<O: Send + 'static> Driver<O> {
         let mut engine = Engine::new(config, seed, Instant::ZERO);
         // The connection writers report what reached the socket (see conn::write_loop).
         engine.enable_write_feedback();
+        // The driver thread compresses batches with the lock released (see timer_loop), so
+        // `send` keeps filling the next batches meanwhile, as with librdkafka's broker threads.
+        engine.enable_compression_offload();
         customize(&mut engine);
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
@@ -529,6 +534,21 @@ async fn timer_loop<O: Send + 'static>(
                 let mut st = shared.lock();
                 let now = shared.now();
                 st.engine.handle_timeout(now);
+                let mut jobs = Vec::new();
+                while let Some(job) = st.engine.poll_compress() {
+                    jobs.push(job);
+                }
+                if !jobs.is_empty() {
+                    // Compress without the lock: senders keep appending to new batches.
+                    drop(st);
+                    let done: Vec<_> = jobs.into_iter().map(CompressJob::run).collect();
+                    st = shared.lock();
+                    let now = shared.now();
+                    for d in done {
+                        st.engine.handle_compressed(now, d);
+                    }
+                }
+                let now = shared.now();
                 // Re-arm from scratch: the deadline may have moved later.
                 let mut next = st.engine.poll_timeout().map_or(NO_DEADLINE, Instant::as_nanos);
                 if next <= now.as_nanos() {
