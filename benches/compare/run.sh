@@ -6,14 +6,15 @@
 #
 # Usage: benches/compare/run.sh [--runs N] [--count N] [--sink-count N]
 #          [--targets "sink broker"] [--clients "purekafka:base purekafka:future rdkafka:base rdkafka:future java rskafka"]
-#          [--cells "NAME=FLAGS;NAME=FLAGS"] [--idle-secs S] [--out DIR]
+#          [--cells "NAME=FLAGS;NAME=FLAGS"] [--idle-secs S] [--sink-clients "..."] [--out DIR]
 # A cell's FLAGS are workload flags of purekafka-perf (see `purekafka-perf --help`).
 # Client kinds: base, threaded, future (futures awaited in send order, the producer's own
 # cost), future-unordered (collected in a FuturesUnordered: plus one task allocation each).
 # Java runs kafka-producer-perf-test (ProducerPerformance) with the same value as the Rust
 # tools (--payload-file), and java/KeyedProducerPerf.java for keyed cells (the tool has no
 # keys). --idle-secs (default 10, 0 = skip) ends with an idle run per Rust client against
-# the broker: connected, nothing to send, CPU used over S seconds (idle.md). Pinned for
+# the broker: connected, nothing to send, CPU used over S seconds (idle.md). --sink-clients
+# limits the clients run against the sink (default: all of --clients). Pinned for
 # every client unless a cell says otherwise: linger.ms 5, batch.size 1000000,
 # queue.buffering.max.messages 100000 (Java: buffer.memory 256 MiB), acks 1, idempotence off,
 # compression none, 100-byte values, no key, 1 partition.
@@ -38,10 +39,12 @@ while [ $# -gt 0 ]; do
     --cells) CELLS="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
     --idle-secs) IDLE_SECS="$2"; shift 2 ;;
+    --sink-clients) SINK_CLIENTS="$2"; shift 2 ;;
     *) sed -n '2,20p' "${BASH_SOURCE[0]}"; exit 2 ;;
   esac
 done
 SINK_COUNT="${SINK_COUNT:-$COUNT}"
+SINK_CLIENTS="${SINK_CLIENTS:-$CLIENTS}"
 mkdir -p "$OUT"
 RESULTS="$OUT/results.jsonl"
 LOG="$OUT/run.log"
@@ -73,6 +76,11 @@ if [[ " $TARGETS " == *" broker "* ]]; then
   read -r line <&"${BROKER[0]}" || true
   JVM_PID="${line#pid=}"
   echo "broker at $BOOTSTRAP (pid $JVM_PID)" >&2
+  # Warm the broker's JIT before measuring: the first cells otherwise ran against a broker
+  # still compiling (and, on the sink, beside its compiler threads).
+  "$PERF" create-topic --bootstrap "$BOOTSTRAP" --topic warmup --partitions 16 >/dev/null
+  "$PERF" --bootstrap "$BOOTSTRAP" --topic warmup --partitions 16 --key 16 --count 3000000 --quiet >/dev/null 2>>"$LOG" || true
+  "$PERF" delete-topic --bootstrap "$BOOTSTRAP" --topic warmup >/dev/null 2>>"$LOG" || true
 fi
 if [[ " $CLIENTS " == *" java "* || " $CLIENTS " == *" rskafka "* ]] && [[ " $TARGETS " == *" sink "* ]]; then
   # One shared sink process for the clients without a --sink option of their own.
@@ -168,7 +176,8 @@ for run in $(seq 1 "$RUNS"); do
     name="${cell%%=*}"; flags="${cell#*=}"
     parts=$(flag --partitions "$flags" 1)
     for target in $TARGETS; do
-      for client in $CLIENTS; do
+      if [ "$target" = sink ]; then target_clients="$SINK_CLIENTS"; else target_clients="$CLIENTS"; fi
+      for client in $target_clients; do
         n=$((n + 1))
         kind="${client#*:}"; tool="${client%%:*}"
         if [ "$target" = sink ]; then cnt="$SINK_COUNT"; else cnt="$COUNT"; fi
