@@ -12,7 +12,7 @@ use purekafka::producer::{FutureProducer, FutureRecord, Producer};
 use purekafka::util::Timeout;
 use purekafka_testkit::broker::Kafka;
 
-use producer_common::{config, read_back};
+use producer_common::{config, read_back, topic_keeping_old_records};
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -25,7 +25,8 @@ fn rt() -> tokio::runtime::Runtime {
 #[test]
 fn send_resolves_to_the_delivery_and_reads_back() {
     let kafka = Kafka::shared().unwrap();
-    let topic = kafka.unique_topic("future-send", 2).unwrap();
+    // The records carry 2020 timestamps.
+    let topic = topic_keeping_old_records(&kafka, "future-send", 2);
     let producer: FutureProducer = config(&kafka).create().unwrap();
     let rt = rt();
     let deliveries: Vec<Delivery> = rt.block_on(async {

@@ -88,6 +88,25 @@ pub(crate) fn config(kafka: &Kafka) -> ClientConfig {
     c
 }
 
+/// A new topic that keeps records with old timestamps: with the default retention the broker's
+/// retention check may delete their segment before a reader gets to it (seen in CI: 8 of 20
+/// records read back).
+pub(crate) fn topic_keeping_old_records(kafka: &Kafka, prefix: &str, partitions: i32) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let topic = format!("{prefix}-{}-{nanos}", std::process::id());
+    kafka
+        .create_topic(
+            &topic,
+            partitions,
+            &[("retention.ms", "-1"), ("segment.ms", "315360000000000")],
+        )
+        .unwrap();
+    topic
+}
+
 /// Every record of `topic`, read back by the Java consumer (waits for `count` records).
 pub(crate) fn read_back(kafka: &Kafka, topic: &str, count: usize) -> Vec<ConsumedRecord> {
     read_topic(
