@@ -17,7 +17,8 @@
 //! `CHAOS_PARTITIONS` (default 8), `CHAOS_RATE` (records/s, default records / (kills * 12 s),
 //! about one kill/restart cycle per kill), `CHAOS_PAUSES=1` (also SIGSTOP a leader for 7-9 s,
 //! past the broker session timeout, after every second kill cycle; off by default),
-//! `CHAOS_SEED` (default from the clock; printed).
+//! `CHAOS_SEED` (default from the clock; printed), `CHAOS_COMPRESSION` (`compression.type`,
+//! default none; a codec also runs the driver's compression offload under the kills).
 //! The kills are spread over the stream: the producer sends at most `CHAOS_RATE` records per
 //! second, sends record `i` only once `i * kills / records` kills have started, and flushes only
 //! once all have, so records are in flight whenever a leader dies.
@@ -242,6 +243,10 @@ fn idempotent_producer_survives_leader_crashes() {
         .set("message.timeout.ms", "600000")
         .set("reconnect.backoff.ms", "50")
         .set("reconnect.backoff.max.ms", "1000")
+        .set(
+            "compression.type",
+            std::env::var("CHAOS_COMPRESSION").unwrap_or_else(|_| "none".to_owned()),
+        )
         .create_with_context(Ctx::default())
         .unwrap();
 
