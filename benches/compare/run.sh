@@ -113,26 +113,19 @@ run_java() { # target cell_name flags bootstrap topic count
   local props=(acks="$acks" linger.ms="$linger" batch.size="$batch" compression.type="$comp"
     enable.idempotence="$idem" buffer.memory=268435456 max.request.size=2097152)
   local out
+  # The Rust tools' own value, so compressed cells compress alike.
+  local payload; payload=$(mktemp)
+  "$PERF" payload --size "$size" >"$payload"
   if [ "$(flag --key "$flags" none)" != "none" ]; then
     out=$(/usr/bin/time -f '%e %U %S %M' -o "$tf" java -Xms512m -Xmx512m -cp "$JAVA_CP:$JAVA_TOOLS" \
-      KeyedProducerPerf "$bootstrap" "$topic" "$count" "$size" "${props[@]}" 2>>"$LOG" | tail -1)
+      KeyedProducerPerf "$bootstrap" "$topic" "$count" "$payload" "${props[@]}" 2>>"$LOG" | tail -1)
   else
-    # The same JSON-like value as the Rust tools, so compressed cells compress alike.
-    local payload; payload=$(mktemp)
-    python3 - "$size" >"$payload" <<'PY'
-import sys
-size, s, i = int(sys.argv[1]), "", 0
-while len(s) < size:
-    s += '{"id":%d,"v":"ab%x"}' % (i, i)
-    i = (i * 2654435761 + 12345) & 0xFFFFFFFF
-print(s[:size])
-PY
     out=$(/usr/bin/time -f '%e %U %S %M' -o "$tf" java -Xms512m -Xmx512m -cp "$JAVA_CP" \
       org.apache.kafka.tools.ProducerPerformance --topic "$topic" --num-records "$count" \
       --payload-file "$payload" --throughput -1 --producer-props bootstrap.servers="$bootstrap" \
       "${props[@]}" 2>>"$LOG" | tail -1)
-    rm -f "$payload"
   fi
+  rm -f "$payload"
   local sinkstats='null'
   [ "$target" = sink ] && sinkstats=$(sink_cmd stats)
   python3 - "$out" "$(cat "$tf")" "$sinkstats" "$name" "$target" "$size" "$acks" "$linger" "$comp" "$count" <<'PY' >>"$RESULTS"

@@ -1,10 +1,12 @@
 // The Java producer with 16-byte keys, for the comparison runner's keyed cells:
 // kafka-producer-perf-test (ProducerPerformance) has no key option. Same workload as
 // purekafka-perf: 4093 distinct keys "key-%012d" of i * 0x9E3779B9 cut to 16 bytes, message
-// n using key n % 4093, and the same JSON-like value. Prints ProducerPerformance's summary
+// n using key n % 4093, and the value from `purekafka-perf payload` (a file, one line). Prints ProducerPerformance's summary
 // line (latency from send() to the callback, whole ms) so the runner parses both alike.
 //
-// Usage: java -cp <kafka jars> KeyedProducerPerf.java <bootstrap> <topic> <count> <size> [k=v ...]
+// Usage: java -cp <kafka jars> KeyedProducerPerf.java <bootstrap> <topic> <count> <payload file> [k=v ...]
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Properties;
 
@@ -13,20 +15,14 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 
 public class KeyedProducerPerf {
-    static byte[] value(int size) {
-        StringBuilder sb = new StringBuilder();
-        long i = 0;
-        while (sb.length() < size) {
-            sb.append("{\"id\":").append(i).append(",\"v\":\"ab").append(Long.toHexString(i)).append("\"}");
-            i = (i * 2654435761L + 12345L) & 0xFFFFFFFFL;
-        }
-        return sb.substring(0, size).getBytes();
-    }
-
     public static void main(String[] args) throws Exception {
         String bootstrap = args[0], topic = args[1];
         long count = Long.parseLong(args[2]);
-        int size = Integer.parseInt(args[3]);
+        byte[] val = Files.readAllBytes(Path.of(args[3]));
+        int size = val.length;
+        if (size > 0 && val[size - 1] == '\n') {
+            val = Arrays.copyOf(val, --size);
+        }
         Properties p = new Properties();
         p.put("bootstrap.servers", bootstrap);
         p.put("key.serializer", ByteArraySerializer.class.getName());
@@ -39,7 +35,6 @@ public class KeyedProducerPerf {
         for (int k = 0; k < keys.length; k++) {
             keys[k] = String.format("key-%012d", k * 0x9E3779B9L).substring(0, 16).getBytes();
         }
-        byte[] val = value(size);
         int[] lat = new int[(int) count];
         long[] maxLat = new long[1];
         long[] sumLat = new long[1];

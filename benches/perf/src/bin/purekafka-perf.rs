@@ -57,6 +57,15 @@ fn run() -> Result<(), Error> {
             println!("deleted {}", w.topic);
             return Ok(());
         }
+        Some("payload") => {
+            // The value every tool sends, for clients that read it from a file (Java).
+            args.remove(0);
+            let w = Workload::parse(args)?;
+            let mut out = std::io::stdout().lock();
+            out.write_all(&w.value())?;
+            out.write_all(b"\n")?;
+            return Ok(());
+        }
         Some("java-classpath") => {
             println!("{}", kafka_runtime()?.tools_classpath());
             return Ok(());
