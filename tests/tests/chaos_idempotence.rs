@@ -29,11 +29,14 @@
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod chaos_common;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use chaos_common::{Rng, env_usize};
 use purekafka::ClientContext;
 use purekafka::config::ClientConfig;
 use purekafka::error::{KafkaError, RDKafkaErrorCode};
@@ -100,29 +103,6 @@ fn id_of(value: &[u8]) -> usize {
         .and_then(|s| s.strip_prefix('v'))
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("foreign value in the topic: {value:?}"))
-}
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .map(|v| v.trim().replace('_', "").parse().expect(name))
-        .unwrap_or(default)
-}
-
-/// xorshift64*: the chaos schedule only needs to be reproducible from the printed seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
 }
 
 /// What the chaos thread did.

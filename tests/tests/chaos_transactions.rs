@@ -38,11 +38,14 @@
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod chaos_common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use chaos_common::{Rng, env_usize};
 use purekafka::ClientContext;
 use purekafka::config::ClientConfig;
 use purekafka::consumer::ConsumerGroupMetadata;
@@ -89,29 +92,6 @@ impl ProducerContext for Ctx {
         if let Err((e, _)) = result {
             self.failed_reports.lock().unwrap().push(e.to_string());
         }
-    }
-}
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .map(|v| v.trim().replace('_', "").parse().expect(name))
-        .unwrap_or(default)
-}
-
-/// xorshift64*: the schedule only needs to be reproducible from the printed seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
     }
 }
 
