@@ -19,11 +19,12 @@ use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use bytes::Bytes;
+use parking_lot::{Condvar, Mutex, MutexGuard};
 use purekafka_core::config::{BrokerAddress, BrokerAddressFamily};
 use purekafka_core::engine::{TxnError, TxnOp};
 use purekafka_core::{
@@ -137,6 +138,10 @@ impl<O> State<O> {
 
 /// The state a producer and its driver thread share.
 pub(crate) struct Shared<O> {
+    /// parking_lot's mutex spins briefly before it parks: a `send` waiting for the driver
+    /// thread's short turn (building a request, taking a response) then rarely sleeps. With
+    /// std's mutex the sending thread slept and woke once per request at `linger.ms=0`
+    /// (16 partitions, sink: 1.28 M -> 1.61 M msgs/s, CPU per message -14 %).
     state: Mutex<State<O>>,
     /// Signalled when events arrive or the in-flight count drops (for `poll`/`flush`).
     events_cv: Condvar,
@@ -166,10 +171,10 @@ pub(crate) struct Shared<O> {
 }
 
 impl<O> Shared<O> {
-    /// Locks the engine (a panic in a user callback never runs under this lock, but a
-    /// poisoned lock is still usable: the engine has no invariant a panic elsewhere breaks).
+    /// Locks the engine. A panic in a user callback never runs under this lock, and the
+    /// lock does not poison: the engine has no invariant a panic elsewhere breaks.
     pub(crate) fn lock(&self) -> MutexGuard<'_, State<O>> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.state.lock()
     }
 
     /// Hands a log line to the application's context when its level is enabled; also
@@ -323,22 +328,16 @@ impl<O> Shared<O> {
     /// Blocks until notified or `timeout` passed; returns the guard.
     pub(crate) fn wait<'a>(
         &self,
-        guard: MutexGuard<'a, State<O>>,
+        mut guard: MutexGuard<'a, State<O>>,
         timeout: Option<Duration>,
     ) -> MutexGuard<'a, State<O>> {
         self.cv_waiters.fetch_add(1, Ordering::AcqRel);
-        let guard = match timeout {
+        match timeout {
             Some(t) => {
-                self.events_cv
-                    .wait_timeout(guard, t)
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0
+                self.events_cv.wait_for(&mut guard, t);
             }
-            None => self
-                .events_cv
-                .wait(guard)
-                .unwrap_or_else(PoisonError::into_inner),
-        };
+            None => self.events_cv.wait(&mut guard),
+        }
         self.cv_waiters.fetch_sub(1, Ordering::AcqRel);
         guard
     }
