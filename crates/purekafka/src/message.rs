@@ -313,13 +313,6 @@ impl BorrowedHeaders {
 
     /// Wraps `count` headers in record-header wire encoding without copying them; `None`
     /// unless `buf` holds exactly `count` well-formed headers with UTF-8 keys.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "used by the producers, which come in a later issue"
-        )
-    )]
     pub(crate) fn from_wire(buf: Bytes, count: usize) -> Option<Self> {
         let mut pos = 0;
         // Each header takes at least 2 bytes, so a hostile count cannot make this loop
@@ -438,6 +431,11 @@ impl OwnedHeaders {
     /// A read-only view of these headers.
     pub fn as_borrowed(&self) -> &BorrowedHeaders {
         &self.headers
+    }
+
+    /// The headers as the borrowed type, by value (no copy).
+    pub(crate) fn into_borrowed(self) -> BorrowedHeaders {
+        self.headers
     }
 }
 

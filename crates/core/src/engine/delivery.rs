@@ -6,6 +6,7 @@
 
 use core::time::Duration;
 
+use bytes::Bytes;
 use kafka_protocol::protocol::StrBytes;
 use purekafka_protocol::kafka_protocol;
 
@@ -104,6 +105,13 @@ impl<O> DeliveryReport<O> {
         }
     }
 
+    /// The records section as shared bytes, without a copy. Record views from
+    /// [`records`](Self::records) and [`drain`](Self::drain) borrow from this same memory, so
+    /// a part of one (e.g. [`HeadersView::wire_bytes`]) can be kept as a `Bytes` sharing it.
+    pub fn share_records(&mut self) -> Bytes {
+        self.records.share()
+    }
+
     /// Every record together with its opaque, by value, in send order.
     pub fn drain(&mut self) -> Drain<'_, O> {
         let ctx = self.view_ctx();
@@ -195,6 +203,11 @@ impl<'a> HeadersView<'a> {
     /// Whether there are no headers.
     pub fn is_empty(&self) -> bool {
         self.count == 0
+    }
+
+    /// The headers in record-header wire encoding, without the leading count.
+    pub fn wire_bytes(&self) -> &'a [u8] {
+        self.bytes
     }
 
     /// `(key, value)` pairs in order; a `None` value is a null header value.

@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use purekafka_core::engine::{DeliveryReport, RecordHeader, TimestampType};
+use bytes::Bytes;
+use purekafka_core::engine::{DeliveryReport, HeadersView, RecordHeader, TimestampType};
 use purekafka_core::partitioner::CustomPartitioner;
 use purekafka_core::{Event, ProducerConfig, Record};
 
@@ -17,7 +18,9 @@ use crate::config::{ClientConfig, FromClientConfig, FromClientConfigAndContext};
 use crate::consumer::ConsumerGroupMetadata;
 use crate::driver::{Driver, InlineDispatch, Shared, State, StatsMeta};
 use crate::error::{KafkaError, KafkaResult, RDKafkaConfRes, RDKafkaErrorCode};
-use crate::message::{BorrowedMessage, Header, Headers, OwnedHeaders, Timestamp, ToBytes};
+use crate::message::{
+    BorrowedHeaders, BorrowedMessage, Header, Headers, OwnedHeaders, Timestamp, ToBytes,
+};
 use crate::producer::{
     DefaultProducerContext, NoCustomPartitioner, Partitioner, Producer, ProducerContext,
     PurgeConfig,
@@ -191,14 +194,11 @@ where
     let error = report.error();
     let status = report.status();
     let ts_type = report.timestamp_type();
+    // Headers are lent out of the batch's own bytes: a reference count, no copy.
+    let records = report.share_records();
     for (view, opaque) in report.drain() {
         let headers = view.headers();
-        let owned_headers = (!headers.is_empty()).then(|| {
-            headers.iter().fold(
-                OwnedHeaders::new_with_capacity(headers.len()),
-                |h, (k, v)| h.insert(Header { key: k, value: v }),
-            )
-        });
+        let headers = (!headers.is_empty()).then(|| shared_headers(&records, headers));
         let timestamp = match ts_type {
             TimestampType::CreateTime => Timestamp::CreateTime(view.timestamp()),
             TimestampType::LogAppendTime => Timestamp::LogAppendTime(view.timestamp()),
@@ -211,7 +211,7 @@ where
         let message = BorrowedMessage::new(&topic, partition, offset, timestamp)
             .with_key(view.key())
             .with_payload(view.value())
-            .with_headers(owned_headers.as_ref().map(OwnedHeaders::as_borrowed))
+            .with_headers(headers.as_ref())
             .with_status(status)
             .with_latency(view.latency());
         let result = match error {
@@ -220,6 +220,24 @@ where
         };
         context.delivery(&result, opaque);
     }
+}
+
+/// `h` as [`BorrowedHeaders`] sharing `records`, the report bytes it was read from; a copy
+/// should it not lie within them (it always does: the views borrow from those bytes).
+fn shared_headers(records: &Bytes, h: HeadersView<'_>) -> BorrowedHeaders {
+    let wire = h.wire_bytes();
+    let start = (wire.as_ptr() as usize).wrapping_sub(records.as_ptr() as usize);
+    let within = start <= records.len() && wire.len() <= records.len() - start;
+    within
+        .then(|| records.slice(start..start + wire.len()))
+        .and_then(|b| BorrowedHeaders::from_wire(b, h.len()))
+        .unwrap_or_else(|| {
+            h.iter()
+                .fold(OwnedHeaders::new_with_capacity(h.len()), |o, (k, v)| {
+                    o.insert(Header { key: k, value: v })
+                })
+                .into_borrowed()
+        })
 }
 
 /// Hands one event to the context; returns the number of records it reported.
