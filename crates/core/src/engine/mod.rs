@@ -117,7 +117,7 @@ use std::collections::{HashMap, VecDeque};
 use bytes::Bytes;
 
 pub use self::delivery::{
-    DeliveryReport, Drain, HeaderIter, HeadersView, RecordView, Records, TimestampType,
+    DeliveryReport, Drain, DrainStamps, HeaderIter, HeadersView, RecordView, Records, TimestampType,
 };
 pub use self::stats::{
     BrokerCounters, BrokerSnapshot, ClientCounters, EosSnapshot, PartitionCounters,

@@ -366,6 +366,24 @@ fn dispatch_future<C: ClientContext + 'static>(
     let partition = report.partition();
     let error = report.error();
     let ts_type = report.timestamp_type();
+    if error.is_none() {
+        // A future's result is (partition, offset, timestamp): the records' keys, values
+        // and headers need not be read back.
+        let stamp = match ts_type {
+            TimestampType::CreateTime => Timestamp::CreateTime,
+            TimestampType::LogAppendTime => Timestamp::LogAppendTime,
+        };
+        for ((offset, timestamp), slot) in report.drain_stamps() {
+            let offset = if offset < 0 { OFFSET_INVALID } else { offset };
+            let delivery = Delivery {
+                partition,
+                offset,
+                timestamp: stamp(timestamp),
+            };
+            slot.complete(&context.slots, Ok(delivery));
+        }
+        return;
+    }
     let topic = error.map(|_| report.topic().to_owned());
     {
         for (view, slot) in report.drain() {
