@@ -432,6 +432,23 @@ where
         K: ToBytes + ?Sized,
         P: ToBytes + ?Sized,
     {
+        self.send_with(record, |o| o, |o| o)
+    }
+
+    /// [`send`](Self::send) with the record's delivery opaque made by `make` while the engine
+    /// lock is held, so that whatever `make` claims is claimed by one thread at a time (the
+    /// FutureProducer's completion slots). A record that comes back gets `unmake` of it.
+    #[allow(clippy::result_large_err, clippy::type_complexity)]
+    pub(crate) fn send_with<'a, K, P, D: IntoOpaque>(
+        &self,
+        record: BaseRecord<'a, K, P, D>,
+        make: impl FnOnce(D) -> C::DeliveryOpaque,
+        unmake: impl FnOnce(C::DeliveryOpaque) -> D,
+    ) -> Result<(), (KafkaError, BaseRecord<'a, K, P, D>)>
+    where
+        K: ToBytes + ?Sized,
+        P: ToBytes + ?Sized,
+    {
         if record.topic.as_bytes().contains(&0) {
             return match CString::new(record.topic) {
                 Err(e) => Err((KafkaError::Nul(e), record)),
@@ -497,6 +514,7 @@ where
                 },
                 ..rec
             };
+            let delivery_opaque = make(delivery_opaque);
             let max = st.engine.config().queue_buffering_max_messages;
             // Like librdkafka, a record counts against the limit until its report is served:
             // a producer that never polls gets QueueFull instead of unbounded memory. (The
@@ -524,7 +542,7 @@ where
                     key,
                     timestamp,
                     headers,
-                    delivery_opaque: e.opaque,
+                    delivery_opaque: unmake(e.opaque),
                 },
             )),
         }

@@ -433,6 +433,8 @@ fn dispatch_future<C: ClientContext + 'static>(
 enum Claimed {
     Ring(u32),
     Channel(oneshot::Receiver<OwnedDeliveryResult>),
+    /// No result will come (see `FutureProducer::queue`).
+    Lost,
 }
 
 impl Claimed {
@@ -444,6 +446,7 @@ impl Claimed {
                 index: i,
             },
             Self::Channel(rx) => FutureInner::Channel(rx),
+            Self::Lost => FutureInner::Finished,
         };
         DeliveryFuture { inner }
     }
@@ -452,20 +455,6 @@ impl Claimed {
     fn unsent(self, slots: &SlotTable) {
         if let Self::Ring(i) = self {
             slots.release(i);
-        }
-    }
-}
-
-/// Frees a claimed slot if the `send` future is dropped before its record is queued.
-struct UnsentGuard<'a> {
-    slots: &'a SlotTable,
-    claimed: Option<Claimed>,
-}
-
-impl Drop for UnsentGuard<'_> {
-    fn drop(&mut self) {
-        if let Some(c) = self.claimed.take() {
-            c.unsent(self.slots);
         }
     }
 }
@@ -558,15 +547,12 @@ where
             Timeout::After(t) => t.checked_sub(start.elapsed()).filter(|d| !d.is_zero()),
         };
         let topic = record.topic;
-        let (opaque, claimed) = self.claim();
-        let mut guard = UnsentGuard {
-            slots: &self.slots,
-            claimed: Some(claimed),
-        };
-        let mut attempt = self.producer.send(record.into_base_record(opaque));
-        loop {
+        // A slot is claimed only by an attempt that queues the record, so none is held
+        // while this future waits for queue space (or is dropped meanwhile).
+        let mut attempt = self.queue(record.into_base_record(()));
+        let claimed = loop {
             match attempt {
-                Ok(()) => break,
+                Ok(claimed) => break claimed,
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), rec))
                     if left().is_some() =>
                 {
@@ -575,21 +561,17 @@ where
                     let mut notified = pin!(shared.space_freed().notified());
                     notified.as_mut().enable();
                     // Space may have been freed before we registered.
-                    attempt = self.producer.send(rec);
+                    attempt = self.queue(rec);
                     if let Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), rec)) =
                         attempt
                     {
                         let wait = left().unwrap_or_default().min(Duration::from_millis(100));
                         either(notified, R::delay_for(wait)).await;
-                        attempt = self.producer.send(rec);
+                        attempt = self.queue(rec);
                     }
                 }
                 Err((e, rec)) => return Err((e, owned_message(rec))),
             }
-        }
-        let Some(claimed) = guard.claimed.take() else {
-            // Unreachable: only this function takes the claim, once.
-            return Err((KafkaError::Canceled, owned_topic_message(topic)));
         };
         match claimed.queued(&self.slots).await {
             Ok(r) => r,
@@ -610,17 +592,50 @@ where
         K: ToBytes + ?Sized,
         P: ToBytes + ?Sized,
     {
-        let (opaque, claimed) = self.claim();
-        match self.producer.send(record.into_base_record(opaque)) {
-            Ok(()) => Ok(claimed.queued(&self.slots)),
-            Err((e, rec)) => {
-                claimed.unsent(&self.slots);
-                Err((e, FutureRecord::from_base_record(rec)))
+        match self.queue(record.into_base_record(())) {
+            Ok(claimed) => Ok(claimed.queued(&self.slots)),
+            Err((e, rec)) => Err((e, FutureRecord::from_base_record(rec))),
+        }
+    }
+
+    /// Queues a record, claiming its completion slot while the engine lock is held (which
+    /// is what makes claims one at a time, see `SlotTable::claim`); a record that comes back
+    /// holds no slot.
+    #[allow(clippy::result_large_err, clippy::type_complexity)]
+    fn queue<'a, K, P>(
+        &self,
+        record: BaseRecord<'a, K, P, ()>,
+    ) -> Result<Claimed, (KafkaError, BaseRecord<'a, K, P, ()>)>
+    where
+        K: ToBytes + ?Sized,
+        P: ToBytes + ?Sized,
+    {
+        let mut claimed = None;
+        let sent = self.producer.send_with(
+            record,
+            |()| {
+                let (opaque, c) = self.claim();
+                claimed = Some(c);
+                opaque
+            },
+            |_| (),
+        );
+        match (sent, claimed) {
+            (Ok(()), Some(c)) => Ok(c),
+            // Unreachable: a queued record always got its opaque. Its future resolves to
+            // `Canceled` rather than never.
+            (Ok(()), None) => Ok(Claimed::Lost),
+            (Err(e), c) => {
+                if let Some(c) = c {
+                    c.unsent(&self.slots);
+                }
+                Err(e)
             }
         }
     }
 
-    /// A completion slot for a new record: the record's opaque and where its result goes.
+    /// A completion slot for a new record (engine lock held): the record's opaque and where
+    /// its result goes.
     fn claim(&self) -> (DeliverySlot, Claimed) {
         match self.slots.claim() {
             Some(i) => (DeliverySlot(SlotRef::Ring(i)), Claimed::Ring(i)),
