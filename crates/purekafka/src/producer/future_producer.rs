@@ -364,9 +364,8 @@ fn dispatch_future<C: ClientContext + 'static>(
         }
     };
     let partition = report.partition();
-    let error = report.error();
     let ts_type = report.timestamp_type();
-    if error.is_none() {
+    let Some(code) = report.error() else {
         // A future's result is (partition, offset, timestamp): the records' keys, values
         // and headers need not be read back.
         let stamp = match ts_type {
@@ -383,49 +382,39 @@ fn dispatch_future<C: ClientContext + 'static>(
             slot.complete(&context.slots, Ok(delivery));
         }
         return;
-    }
-    let topic = error.map(|_| report.topic().to_owned());
-    {
-        for (view, slot) in report.drain() {
-            let timestamp = match ts_type {
-                TimestampType::CreateTime => Timestamp::CreateTime(view.timestamp()),
-                TimestampType::LogAppendTime => Timestamp::LogAppendTime(view.timestamp()),
-            };
-            let offset = if view.offset() < 0 {
-                OFFSET_INVALID
-            } else {
-                view.offset()
-            };
-            let result = match (error, &topic) {
-                (Some(code), Some(topic)) => {
-                    let headers = view.headers();
-                    let headers = (!headers.is_empty()).then(|| {
-                        headers.iter().fold(
-                            OwnedHeaders::new_with_capacity(headers.len()),
-                            |h, (k, v)| h.insert(Header { key: k, value: v }),
-                        )
-                    });
-                    Err((
-                        KafkaError::MessageProduction(code),
-                        OwnedMessage::new(
-                            view.value().map(<[u8]>::to_vec),
-                            view.key().map(<[u8]>::to_vec),
-                            topic.clone(),
-                            timestamp,
-                            partition,
-                            offset,
-                            headers,
-                        ),
-                    ))
-                }
-                _ => Ok(Delivery {
-                    partition,
-                    offset,
-                    timestamp,
-                }),
-            };
-            slot.complete(&context.slots, result);
-        }
+    };
+    // A failed record comes back whole, as rdkafka's does.
+    let topic = report.topic().to_owned();
+    for (view, slot) in report.drain() {
+        let timestamp = match ts_type {
+            TimestampType::CreateTime => Timestamp::CreateTime(view.timestamp()),
+            TimestampType::LogAppendTime => Timestamp::LogAppendTime(view.timestamp()),
+        };
+        let offset = if view.offset() < 0 {
+            OFFSET_INVALID
+        } else {
+            view.offset()
+        };
+        let headers = view.headers();
+        let headers = (!headers.is_empty()).then(|| {
+            headers.iter().fold(
+                OwnedHeaders::new_with_capacity(headers.len()),
+                |h, (k, v)| h.insert(Header { key: k, value: v }),
+            )
+        });
+        let message = OwnedMessage::new(
+            view.value().map(<[u8]>::to_vec),
+            view.key().map(<[u8]>::to_vec),
+            topic.clone(),
+            timestamp,
+            partition,
+            offset,
+            headers,
+        );
+        slot.complete(
+            &context.slots,
+            Err((KafkaError::MessageProduction(code), message)),
+        );
     }
 }
 
