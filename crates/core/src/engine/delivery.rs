@@ -405,27 +405,22 @@ impl<'a> Cursor<'a> {
         Some(Some(self.take(usize::try_from(len).ok()?)?))
     }
 
-    /// The next whole record (its key, value, headers, timestamp delta), for replay.
-    /// The next record's timestamp delta, skipping the rest of it.
-    fn next_timestamp_delta(&mut self) -> Option<i64> {
+    /// The next record's fields after its attributes byte; `self` moves past the record.
+    fn next_fields(&mut self) -> Option<Self> {
         let len = usize::try_from(self.varint()?).ok()?;
-        let body = self.take(len)?;
-        let mut r = Cursor {
-            bytes: body,
-            pos: 0,
-        };
+        let mut r = Self::new(self.take(len)?);
         let _attributes = r.take(1)?;
-        r.varint()
+        Some(r)
     }
 
+    /// The next record's timestamp delta, skipping the rest of it.
+    fn next_timestamp_delta(&mut self) -> Option<i64> {
+        self.next_fields()?.varint()
+    }
+
+    /// The next whole record (its key, value, headers, timestamp delta), for replay.
     pub(crate) fn next_record(&mut self) -> Option<RawRecord<'a>> {
-        let len = usize::try_from(self.varint()?).ok()?;
-        let body = self.take(len)?;
-        let mut r = Cursor {
-            bytes: body,
-            pos: 0,
-        };
-        let _attributes = r.take(1)?;
+        let mut r = self.next_fields()?;
         let ts_delta = r.varint()?;
         let _offset_delta = r.varint()?;
         let key = r.bytes_field()?;
@@ -437,7 +432,7 @@ impl<'a> Cursor<'a> {
             value,
             headers: HeadersView {
                 count,
-                bytes: &body[r.pos..],
+                bytes: r.bytes.get(r.pos..).unwrap_or_default(),
             },
         })
     }

@@ -199,15 +199,8 @@ where
     for (view, opaque) in report.drain() {
         let headers = view.headers();
         let headers = (!headers.is_empty()).then(|| shared_headers(&records, headers));
-        let timestamp = match ts_type {
-            TimestampType::CreateTime => Timestamp::CreateTime(view.timestamp()),
-            TimestampType::LogAppendTime => Timestamp::LogAppendTime(view.timestamp()),
-        };
-        let offset = if view.offset() < 0 {
-            OFFSET_INVALID
-        } else {
-            view.offset()
-        };
+        let offset = report_offset(view.offset());
+        let timestamp = report_timestamp(ts_type, view.timestamp());
         let message = BorrowedMessage::new(&topic, partition, offset, timestamp)
             .with_key(view.key())
             .with_payload(view.value())
@@ -231,13 +224,28 @@ fn shared_headers(records: &Bytes, h: HeadersView<'_>) -> BorrowedHeaders {
     within
         .then(|| records.slice(start..start + wire.len()))
         .and_then(|b| BorrowedHeaders::from_wire(b, h.len()))
-        .unwrap_or_else(|| {
-            h.iter()
-                .fold(OwnedHeaders::new_with_capacity(h.len()), |o, (k, v)| {
-                    o.insert(Header { key: k, value: v })
-                })
-                .into_borrowed()
+        .unwrap_or_else(|| owned_headers(h).into_borrowed())
+}
+
+/// A record's headers copied out of its report.
+pub(crate) fn owned_headers(h: HeadersView<'_>) -> OwnedHeaders {
+    h.iter()
+        .fold(OwnedHeaders::new_with_capacity(h.len()), |o, (k, v)| {
+            o.insert(Header { key: k, value: v })
         })
+}
+
+/// A reported record's offset as rdkafka gives it: `OFFSET_INVALID` when there is none.
+pub(crate) fn report_offset(offset: i64) -> i64 {
+    if offset < 0 { OFFSET_INVALID } else { offset }
+}
+
+/// A reported record's timestamp, of its report's type.
+pub(crate) fn report_timestamp(ts_type: TimestampType, ms: i64) -> Timestamp {
+    match ts_type {
+        TimestampType::CreateTime => Timestamp::CreateTime(ms),
+        TimestampType::LogAppendTime => Timestamp::LogAppendTime(ms),
+    }
 }
 
 /// Hands one event to the context; returns the number of records it reported.

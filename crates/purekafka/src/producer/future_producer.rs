@@ -21,12 +21,11 @@ use crate::consumer::ConsumerGroupMetadata;
 use crate::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use crate::topic_partition_list::TopicPartitionList;
 use purekafka_core::Event;
-use purekafka_core::engine::TimestampType;
 
 use super::future_slots::SlotTable;
 use crate::driver::{InlineDispatch, StatsMeta};
-use crate::message::{Header, Message, OwnedHeaders, OwnedMessage, Timestamp, ToBytes};
-use crate::producer::base_producer::OFFSET_INVALID;
+use crate::message::{Message, OwnedHeaders, OwnedMessage, Timestamp, ToBytes};
+use crate::producer::base_producer::{owned_headers, report_offset, report_timestamp};
 use crate::producer::{
     BaseProducer, BaseRecord, DeliveryResult, NoCustomPartitioner, Partitioner, Producer,
     ProducerContext, PurgeConfig,
@@ -368,16 +367,11 @@ fn dispatch_future<C: ClientContext + 'static>(
     let Some(code) = report.error() else {
         // A future's result is (partition, offset, timestamp): the records' keys, values
         // and headers need not be read back.
-        let stamp = match ts_type {
-            TimestampType::CreateTime => Timestamp::CreateTime,
-            TimestampType::LogAppendTime => Timestamp::LogAppendTime,
-        };
         for ((offset, timestamp), slot) in report.drain_stamps() {
-            let offset = if offset < 0 { OFFSET_INVALID } else { offset };
             let delivery = Delivery {
                 partition,
-                offset,
-                timestamp: stamp(timestamp),
+                offset: report_offset(offset),
+                timestamp: report_timestamp(ts_type, timestamp),
             };
             slot.complete(&context.slots, Ok(delivery));
         }
@@ -386,30 +380,15 @@ fn dispatch_future<C: ClientContext + 'static>(
     // A failed record comes back whole, as rdkafka's does.
     let topic = report.topic().to_owned();
     for (view, slot) in report.drain() {
-        let timestamp = match ts_type {
-            TimestampType::CreateTime => Timestamp::CreateTime(view.timestamp()),
-            TimestampType::LogAppendTime => Timestamp::LogAppendTime(view.timestamp()),
-        };
-        let offset = if view.offset() < 0 {
-            OFFSET_INVALID
-        } else {
-            view.offset()
-        };
         let headers = view.headers();
-        let headers = (!headers.is_empty()).then(|| {
-            headers.iter().fold(
-                OwnedHeaders::new_with_capacity(headers.len()),
-                |h, (k, v)| h.insert(Header { key: k, value: v }),
-            )
-        });
         let message = OwnedMessage::new(
             view.value().map(<[u8]>::to_vec),
             view.key().map(<[u8]>::to_vec),
             topic.clone(),
-            timestamp,
+            report_timestamp(ts_type, view.timestamp()),
             partition,
-            offset,
-            headers,
+            report_offset(view.offset()),
+            (!headers.is_empty()).then(|| owned_headers(headers)),
         );
         slot.complete(
             &context.slots,
