@@ -140,8 +140,8 @@ impl<O> State<O> {
 pub(crate) struct Shared<O> {
     /// parking_lot's mutex spins briefly before it parks: a `send` waiting for the driver
     /// thread's short turn (building a request, taking a response) then rarely sleeps. With
-    /// std's mutex the sending thread slept and woke once per request at `linger.ms=0`
-    /// (16 partitions, sink: 1.28 M -> 1.61 M msgs/s, CPU per message -14 %).
+    /// std's mutex it slept each time: 46 000 times in 3 M messages at `linger.ms=0`, 16
+    /// partitions, sink (parking_lot: 1.28 M -> 1.61 M msgs/s, CPU per message -14 %).
     state: Mutex<State<O>>,
     /// Signalled when events arrive or the in-flight count drops (for `poll`/`flush`).
     events_cv: Condvar,
