@@ -51,6 +51,12 @@ pub const KAFKA_VERSION: &str = "4.1.2";
 /// Seconds without any lease holder after which the watchdog stops the shared broker.
 pub const SHARED_IDLE_GRACE_SECS: u32 = 15;
 
+/// Topic configs for records with old timestamps: the broker would otherwise roll their
+/// segment at the next append (`segment.ms` counts from the first record's timestamp) and
+/// delete it (`retention.ms`) before a reader gets to it.
+pub const KEEP_OLD_RECORDS: &[(&str, &str)] =
+    &[("retention.ms", "-1"), ("segment.ms", "315360000000000")];
+
 /// Hard upper bound on the life of any broker started by the testkit (seconds).
 pub const MAX_LIFETIME_SECS: u32 = 3600;
 
@@ -908,8 +914,18 @@ impl Kafka {
     /// Creates a topic named `<prefix>-<random hex>` with `partitions` partitions and returns its
     /// name; tests sharing a broker use it to stay independent.
     pub fn unique_topic(&self, prefix: &str, partitions: i32) -> Result<String, BrokerError> {
+        self.unique_topic_with(prefix, partitions, &[])
+    }
+
+    /// [`Kafka::unique_topic`] with topic configs (e.g. [`KEEP_OLD_RECORDS`]).
+    pub fn unique_topic_with(
+        &self,
+        prefix: &str,
+        partitions: i32,
+        configs: &[(&str, &str)],
+    ) -> Result<String, BrokerError> {
         let name = format!("{prefix}-{}", random_hex(6)?);
-        self.create_topic(&name, partitions, &[])?;
+        self.create_topic(&name, partitions, configs)?;
         Ok(name)
     }
 

@@ -5,7 +5,9 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use purekafka_testkit::broker::{BOOTSTRAP_ENV, BrokerError, BrokerOptions, Kafka};
+use purekafka_testkit::broker::{
+    BOOTSTRAP_ENV, BrokerError, BrokerOptions, KEEP_OLD_RECORDS, Kafka,
+};
 use purekafka_testkit::java::{self, ReadOptions, ReadUntil};
 
 fn shared() -> std::sync::Arc<Kafka> {
@@ -236,11 +238,7 @@ fn java_produce(kafka: &Kafka, prefix: &str, cases: &[&str]) -> Vec<serde_json::
     // The records carry 2023 timestamps: keep the broker from rolling and deleting the segment.
     for case in cases {
         kafka
-            .create_topic(
-                &format!("{prefix}{case}"),
-                1,
-                &[("retention.ms", "-1"), ("segment.ms", "315360000000000")],
-            )
+            .create_topic(&format!("{prefix}{case}"), 1, KEEP_OLD_RECORDS)
             .unwrap();
     }
     let generator =

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use purekafka_testkit::broker::{BrokerOptions, Kafka};
+use purekafka_testkit::broker::{BrokerOptions, KEEP_OLD_RECORDS, Kafka};
 use purekafka_testkit::java::{self, ReadOptions, unhex};
 use serde_json::{Value, json};
 
@@ -99,11 +99,7 @@ fn generate_batch_fixtures() {
             // the segment at the next append (segment.ms counts from the first record's
             // timestamp) and delete it (retention.ms), and the transaction marker would land in
             // a second segment.
-            .create_topic(
-                &format!("{PREFIX}{case}"),
-                1,
-                &[("retention.ms", "-1"), ("segment.ms", "315360000000000")],
-            )
+            .create_topic(&format!("{PREFIX}{case}"), 1, KEEP_OLD_RECORDS)
             .unwrap();
     }
     let generator = Path::new(env!("CARGO_MANIFEST_DIR")).join("kafka/GenBatchFixtures.java");

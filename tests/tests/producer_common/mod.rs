@@ -9,7 +9,7 @@ use purekafka::config::ClientConfig;
 use purekafka::error::KafkaError;
 use purekafka::message::{DeliveryResult, Headers, Message, Timestamp};
 use purekafka::producer::ProducerContext;
-use purekafka_testkit::broker::Kafka;
+use purekafka_testkit::broker::{KEEP_OLD_RECORDS, Kafka};
 use purekafka_testkit::java::{ConsumedRecord, ReadOptions, ReadUntil, read_topic};
 
 /// One delivery report as a test context saw it.
@@ -92,19 +92,9 @@ pub(crate) fn config(kafka: &Kafka) -> ClientConfig {
 /// retention check may delete their segment before a reader gets to it (seen in CI: 8 of 20
 /// records read back).
 pub(crate) fn topic_keeping_old_records(kafka: &Kafka, prefix: &str, partitions: i32) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let topic = format!("{prefix}-{}-{nanos}", std::process::id());
     kafka
-        .create_topic(
-            &topic,
-            partitions,
-            &[("retention.ms", "-1"), ("segment.ms", "315360000000000")],
-        )
-        .unwrap();
-    topic
+        .unique_topic_with(prefix, partitions, KEEP_OLD_RECORDS)
+        .unwrap()
 }
 
 /// Every record of `topic`, read back by the Java consumer (waits for `count` records).
