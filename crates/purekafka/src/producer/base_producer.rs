@@ -440,19 +440,20 @@ where
         K: ToBytes + ?Sized,
         P: ToBytes + ?Sized,
     {
-        self.send_with(record, |o| o, |o| o)
+        self.send_with(record, |o| (o, ()), |o, ()| o)
     }
 
     /// [`send`](Self::send) with the record's delivery opaque made by `make` while the engine
-    /// lock is held, so that whatever `make` claims is claimed by one thread at a time (the
-    /// FutureProducer's completion slots). A record that comes back gets `unmake` of it.
+    /// lock is held, so that whatever `make` claims (`T`, returned once the record is queued)
+    /// is claimed by one thread at a time: the FutureProducer's completion slots. A record
+    /// the engine refuses gets `unmake` of the opaque and the claim back.
     #[allow(clippy::result_large_err, clippy::type_complexity)]
-    pub(crate) fn send_with<'a, K, P, D: IntoOpaque>(
+    pub(crate) fn send_with<'a, K, P, D: IntoOpaque, T>(
         &self,
         record: BaseRecord<'a, K, P, D>,
-        make: impl FnOnce(D) -> C::DeliveryOpaque,
-        unmake: impl FnOnce(C::DeliveryOpaque) -> D,
-    ) -> Result<(), (KafkaError, BaseRecord<'a, K, P, D>)>
+        make: impl FnOnce(D) -> (C::DeliveryOpaque, T),
+        unmake: impl FnOnce(C::DeliveryOpaque, T) -> D,
+    ) -> Result<T, (KafkaError, BaseRecord<'a, K, P, D>)>
     where
         K: ToBytes + ?Sized,
         P: ToBytes + ?Sized,
@@ -522,7 +523,7 @@ where
                 },
                 ..rec
             };
-            let delivery_opaque = make(delivery_opaque);
+            let (delivery_opaque, claim) = make(delivery_opaque);
             let max = st.engine.config().queue_buffering_max_messages;
             // Like librdkafka, a record counts against the limit until its report is served:
             // a producer that never polls gets QueueFull instead of unbounded memory. (The
@@ -537,11 +538,14 @@ where
             };
             // Even a refused record may have started work (e.g. a metadata refresh).
             shared.service_after_send(&mut st);
-            r
+            match r {
+                Ok(()) => Ok(claim),
+                Err(e) => Err((e, claim)),
+            }
         };
         match result {
-            Ok(()) => Ok(()),
-            Err(e) => Err((
+            Ok(claim) => Ok(claim),
+            Err((e, claim)) => Err((
                 KafkaError::MessageProduction(e.code),
                 BaseRecord {
                     topic,
@@ -550,7 +554,7 @@ where
                     key,
                     timestamp,
                     headers,
-                    delivery_opaque: unmake(e.opaque),
+                    delivery_opaque: unmake(e.opaque, claim),
                 },
             )),
         }

@@ -401,8 +401,6 @@ fn dispatch_future<C: ClientContext + 'static>(
 enum Claimed {
     Ring(u32),
     Channel(oneshot::Receiver<OwnedDeliveryResult>),
-    /// No result will come (see `FutureProducer::queue`).
-    Lost,
 }
 
 impl Claimed {
@@ -414,7 +412,6 @@ impl Claimed {
                 index: i,
             },
             Self::Channel(rx) => FutureInner::Channel(rx),
-            Self::Lost => FutureInner::Finished,
         };
         DeliveryFuture { inner }
     }
@@ -578,28 +575,11 @@ where
         K: ToBytes + ?Sized,
         P: ToBytes + ?Sized,
     {
-        let mut claimed = None;
-        let sent = self.producer.send_with(
+        self.producer.send_with(
             record,
-            |()| {
-                let (opaque, c) = self.claim();
-                claimed = Some(c);
-                opaque
-            },
-            |_| (),
-        );
-        match (sent, claimed) {
-            (Ok(()), Some(c)) => Ok(c),
-            // Unreachable: a queued record always got its opaque. Its future resolves to
-            // `Canceled` rather than never.
-            (Ok(()), None) => Ok(Claimed::Lost),
-            (Err(e), c) => {
-                if let Some(c) = c {
-                    c.unsent(&self.slots);
-                }
-                Err(e)
-            }
-        }
+            |()| self.claim(),
+            |_, claimed| claimed.unsent(&self.slots),
+        )
     }
 
     /// A completion slot for a new record (engine lock held): the record's opaque and where
