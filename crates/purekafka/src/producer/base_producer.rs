@@ -933,4 +933,44 @@ mod tests {
             last = ms;
         }
     }
+
+    #[test]
+    fn compressed_batches_at_linger_zero_wait_on_no_blocking_pool_thread() {
+        // A finished compression makes the engine's deferred deadline due again; the driver
+        // once re-armed before building the requests, took that for a stuck deadline and
+        // slept 1 ms on the blocking pool per wake-up (about one per request).
+        use purekafka_testkit::sink::{SinkBroker, SinkOptions};
+        let sink = SinkBroker::start(SinkOptions::default()).unwrap();
+        let p: BaseProducer = ClientConfig::new()
+            .set("bootstrap.servers", sink.bootstrap())
+            .set("linger.ms", "0")
+            .set("compression.type", "lz4")
+            // Small batches: many compressions and wake-ups even in a debug build.
+            .set("batch.num.messages", "100")
+            .create()
+            .unwrap();
+        let value = [b'v'; 100];
+        for _ in 0..50_000 {
+            let mut rec = BaseRecord::<(), [u8]>::to("t").payload(&value[..]);
+            loop {
+                match p.send(rec) {
+                    Ok(()) => break,
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                        rec = r;
+                        p.poll(Duration::from_millis(1));
+                    }
+                    Err((e, _)) => panic!("{e}"),
+                }
+            }
+        }
+        p.flush(Duration::from_secs(30)).unwrap();
+        let requests = sink.counters().produce_requests;
+        let sleeps = p.shared().blocking_sleeps.load(Ordering::Relaxed);
+        // Enough wake-ups for a per-request cost to show.
+        assert!(requests >= 200, "only {requests} produce requests");
+        assert!(
+            sleeps * 10 < requests,
+            "{sleeps} blocking-pool sleeps for {requests} produce requests"
+        );
+    }
 }
