@@ -43,6 +43,7 @@ Workload and target:
                           seconds and report the CPU it used meanwhile (extra.idle)
   --label TEXT            free text copied into the report
   --target NAME           target name for the report (default: sink, local or bootstrap)
+  -X KEY=VALUE            any producer property, set after the ones above (repeatable)
   --json PATH             append the JSON report as one line to PATH (always printed too)
   --quiet                 no progress line";
 

@@ -6,7 +6,8 @@
 //! a configurable partition count), InitProducerId (fresh ids from 1000) and Produce. A Produce
 //! request is acked after checking each batch's CRC-32C over bytes 21.. of the batch (the
 //! records are neither decompressed nor parsed), with offsets assigned per partition;
-//! acks=0 requests get no response. Other requests close the connection (counted).
+//! acks=0 requests get no response, nor does any Produce with `hold_produce`. Other requests
+//! close the connection (counted).
 //!
 //! One OS thread per connection, responses to all the frames a read brought in written with
 //! one `write`. Bound to 127.0.0.1. Run it in its own process (the `purekafka-sink` binary of
@@ -100,6 +101,9 @@ pub struct SinkOptions {
     pub partitions: i32,
     /// Check each batch's CRC-32C (a mismatch is answered with CORRUPT_MESSAGE).
     pub verify_crc: bool,
+    /// Take Produce requests (checked and counted) but never answer them, so that a
+    /// client's records stay in flight: its memory with a full queue.
+    pub hold_produce: bool,
 }
 
 impl Default for SinkOptions {
@@ -108,6 +112,7 @@ impl Default for SinkOptions {
             port: 0,
             partitions: 1,
             verify_crc: true,
+            hold_produce: false,
         }
     }
 }
@@ -398,7 +403,7 @@ fn handle(mut frame: Bytes, shared: &Shared, out: &mut BytesMut) -> Result<(), U
             c.produce_requests.fetch_add(1, Ordering::Relaxed);
             let req = ProduceRequest::decode(&mut frame, version).map_err(|_| Unanswerable)?;
             let body = produce(shared, &req, version);
-            if req.acks == 0 {
+            if req.acks == 0 || shared.opts.hold_produce {
                 return Ok(());
             }
             respond(out, corr, resp_header_version, version, &body)

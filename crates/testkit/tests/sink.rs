@@ -215,3 +215,44 @@ fn base_producer_lz4_batches_pass_the_crc_check() {
 fn base_producer_acks0_records_reach_the_sink() {
     produce_with_base_producer("0", "none");
 }
+
+#[test]
+fn held_produce_requests_keep_records_in_flight_until_they_time_out() {
+    let sink = SinkBroker::start(SinkOptions {
+        hold_produce: true,
+        ..SinkOptions::default()
+    })
+    .unwrap();
+    let producer: BaseProducer<Collect> = ClientConfig::new()
+        .set("bootstrap.servers", sink.bootstrap())
+        .set("linger.ms", "0")
+        .set("message.timeout.ms", "300")
+        .create_with_context(Collect::default())
+        .unwrap();
+    let n = 50;
+    for i in 0..n {
+        let v = format!("value-{i}");
+        producer
+            .send(BaseRecord::<(), _>::to("held").payload(&v))
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+    // Taken by the sink, never answered: still in flight a while later.
+    for _ in 0..100 {
+        if sink.counters().records == n {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let k = sink.counters();
+    assert_eq!((k.records, k.crc_failures), (n, 0), "{k:?}");
+    producer.poll(Duration::from_millis(100));
+    assert_eq!(producer.in_flight_count(), n as i32);
+    // Every record gets exactly one report: a timeout.
+    producer.flush(Duration::from_secs(10)).unwrap();
+    let ctx = producer.context();
+    assert!(ctx.offsets.lock().unwrap().is_empty());
+    let errors = ctx.errors.lock().unwrap().clone();
+    assert_eq!(errors.len(), n as usize);
+    assert!(errors.iter().all(|e| e.contains("timed out")), "{errors:?}");
+}

@@ -83,6 +83,7 @@ fn run() -> Result<(), Error> {
     let mut sink = None;
     let mut _local = None;
     let mut target = "bootstrap".to_owned();
+    let mut overrides = Vec::new();
     let extra_args = std::mem::take(&mut w.extra);
     let mut it = extra_args.into_iter();
     while let Some(flag) = it.next() {
@@ -102,6 +103,11 @@ fn run() -> Result<(), Error> {
                 _local = Some(k);
                 target = "local".into();
             }
+            "-X" => {
+                let kv = it.next().ok_or("-X needs key=value")?;
+                let (k, v) = kv.split_once('=').ok_or("-X needs key=value")?;
+                overrides.push((k.to_owned(), v.to_owned()));
+            }
             other => return Err(format!("unknown flag {other}\n{}", measure::USAGE).into()),
         }
     }
@@ -112,9 +118,9 @@ fn run() -> Result<(), Error> {
     let before = ProcStats::now();
     let start = Instant::now();
     let (elapsed, extra) = match w.producer.as_str() {
-        "base" => run_base(&w, &rec)?,
-        "threaded" => run_threaded(&w, &rec)?,
-        "future" => run_future(&w, &rec)?,
+        "base" => run_base(&w, &overrides, &rec)?,
+        "threaded" => run_threaded(&w, &overrides, &rec)?,
+        "future" => run_future(&w, &overrides, &rec)?,
         other => return Err(format!("--producer base|threaded|future, not {other}").into()),
     };
     let after = ProcStats::now();
@@ -129,7 +135,8 @@ fn run() -> Result<(), Error> {
     Ok(())
 }
 
-fn config(w: &Workload) -> ClientConfig {
+/// The workload's producer configuration, then the `-X key=value` overrides.
+fn config(w: &Workload, overrides: &[(String, String)]) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", w.bootstrap.clone().unwrap_or_default())
         .set("acks", &w.acks)
@@ -138,6 +145,9 @@ fn config(w: &Workload) -> ClientConfig {
         .set("compression.type", &w.compression)
         .set("enable.idempotence", w.idempotence.to_string())
         .set("queue.buffering.max.messages", w.queue_max.to_string());
+    for (k, v) in overrides {
+        c.set(k, v);
+    }
     c
 }
 
@@ -197,9 +207,13 @@ fn progress(w: &Workload, rec: &Arc<Recorder>, sent: &Arc<AtomicU64>) {
     }
 }
 
-fn run_base(w: &Workload, rec: &Arc<Recorder>) -> Result<(Duration, serde_json::Value), Error> {
+fn run_base(
+    w: &Workload,
+    x: &[(String, String)],
+    rec: &Arc<Recorder>,
+) -> Result<(Duration, serde_json::Value), Error> {
     let producer: BaseProducer<PerfContext> =
-        config(w).create_with_context(PerfContext(Arc::clone(rec)))?;
+        config(w, x).create_with_context(PerfContext(Arc::clone(rec)))?;
     let (value, keys) = (w.value(), w.keys());
     let sent = Arc::new(AtomicU64::new(0));
     progress(w, rec, &sent);
@@ -231,9 +245,13 @@ fn run_base(w: &Workload, rec: &Arc<Recorder>) -> Result<(Duration, serde_json::
     ))
 }
 
-fn run_threaded(w: &Workload, rec: &Arc<Recorder>) -> Result<(Duration, serde_json::Value), Error> {
+fn run_threaded(
+    w: &Workload,
+    x: &[(String, String)],
+    rec: &Arc<Recorder>,
+) -> Result<(Duration, serde_json::Value), Error> {
     let producer: ThreadedProducer<PerfContext> =
-        config(w).create_with_context(PerfContext(Arc::clone(rec)))?;
+        config(w, x).create_with_context(PerfContext(Arc::clone(rec)))?;
     let (value, keys) = (w.value(), w.keys());
     let sent = Arc::new(AtomicU64::new(0));
     progress(w, rec, &sent);
@@ -270,12 +288,13 @@ fn run_threaded(w: &Workload, rec: &Arc<Recorder>) -> Result<(Duration, serde_js
 /// latency is taken when it is collected, so it can lag behind an earlier, slower one.
 fn run_future_in_order(
     w: &Workload,
+    x: &[(String, String)],
     rec: &Arc<Recorder>,
 ) -> Result<(Duration, serde_json::Value), Error> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let producer: FutureProducer = config(w).create()?;
+    let producer: FutureProducer = config(w, x).create()?;
     let (value, keys) = (w.value(), w.keys());
     let sent = Arc::new(AtomicU64::new(0));
     progress(w, rec, &sent);
@@ -346,14 +365,18 @@ fn run_future_in_order(
 /// FutureProducer: one future per message, collected in a `FuturesUnordered` that the
 /// sending task drains (without blocking) every 256 sends, and waits on when the queue is
 /// full. A report's latency is taken when its future is seen complete (≤ 256 sends late).
-fn run_future(w: &Workload, rec: &Arc<Recorder>) -> Result<(Duration, serde_json::Value), Error> {
+fn run_future(
+    w: &Workload,
+    x: &[(String, String)],
+    rec: &Arc<Recorder>,
+) -> Result<(Duration, serde_json::Value), Error> {
     if w.await_mode == "in-order" {
-        return run_future_in_order(w, rec);
+        return run_future_in_order(w, x, rec);
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let producer: FutureProducer = config(w).create()?;
+    let producer: FutureProducer = config(w, x).create()?;
     let (value, keys) = (w.value(), w.keys());
     let sent = Arc::new(AtomicU64::new(0));
     progress(w, rec, &sent);

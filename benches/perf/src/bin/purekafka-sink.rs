@@ -1,7 +1,8 @@
 //! The sink broker as its own process, so that its CPU is never counted as the client's.
 //!
-//! `purekafka-sink [--port P] [--partitions N] [--no-crc]` prints `bootstrap=127.0.0.1:P` and
-//! then serves until its stdin closes. Commands on stdin, one per line: `stats` prints the
+//! `purekafka-sink [--port P] [--partitions N] [--no-crc] [--hold-produce]` prints
+//! `bootstrap=127.0.0.1:P` and then serves until its stdin closes (`--hold-produce`: Produce
+//! requests are never answered, for measuring a client's memory with a full queue). Commands on stdin, one per line: `stats` prints the
 //! counters as one JSON line; `reset` zeroes them (prints `ok`); `quit` exits.
 
 use std::io::{BufRead, Write};
@@ -25,8 +26,11 @@ fn main() {
             "--port" => opts.port = u16::try_from(val("--port")).unwrap_or(0),
             "--partitions" => opts.partitions = i32::try_from(val("--partitions")).unwrap_or(1),
             "--no-crc" => opts.verify_crc = false,
+            "--hold-produce" => opts.hold_produce = true,
             _ => {
-                eprintln!("usage: purekafka-sink [--port P] [--partitions N] [--no-crc]");
+                eprintln!(
+                    "usage: purekafka-sink [--port P] [--partitions N] [--no-crc] [--hold-produce]"
+                );
                 std::process::exit(2);
             }
         }
