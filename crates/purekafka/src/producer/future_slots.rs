@@ -7,10 +7,14 @@
 //! and a compare-and-swap, taking the result a load and a store. (A mutex-guarded table
 //! cost a lock on each of the three and made the FutureProducer 0.74x the BaseProducer.)
 //!
-//! Slots are claimed in ring order. A slot still held when the counter comes round (its
-//! future kept for a whole lap without being polled to completion) is skipped; after a few
-//! such slots the record falls back to a oneshot channel, so an application holding any
-//! number of unfinished futures still works, only slower.
+//! Slots are claimed in ring order. The ring starts at one chunk and doubles when the
+//! counter comes round to slots still held (more records in flight than it has slots), up
+//! to the size `queue.buffering.max.messages` calls for: a producer with few records in
+//! flight keeps reusing a few cache-warm kilobytes instead of sweeping megabytes. A slot
+//! still held in a ring that cannot grow (its future kept for a whole lap without being
+//! polled to completion) is skipped; after a few such slots the record falls back to a
+//! oneshot channel, so an application holding any number of unfinished futures still works,
+//! only slower.
 //!
 //! Failures (rare, and large) are kept in a side table keyed by slot.
 
@@ -87,7 +91,10 @@ impl Chunk {
 #[repr(align(128))]
 pub(super) struct SlotTable {
     chunks: Box<[OnceLock<Chunk>]>,
-    mask: u64,
+    /// The ring in use is slots `0..=mask` (grown by `claim`, which alone reads it).
+    mask: AtomicU64,
+    /// The largest `mask`.
+    max_mask: u64,
     next: Padded<AtomicU64>,
     /// The producer is gone: pending futures resolve to `Canceled`.
     closed: AtomicBool,
@@ -100,7 +107,8 @@ impl SlotTable {
         let slots = in_flight.clamp(MIN_SLOTS, MAX_SLOTS).next_power_of_two();
         Self {
             chunks: (0..slots / CHUNK).map(|_| OnceLock::new()).collect(),
-            mask: slots as u64 - 1,
+            mask: AtomicU64::new(MIN_SLOTS as u64 - 1),
+            max_mask: slots as u64 - 1,
             next: Padded(AtomicU64::new(0)),
             closed: AtomicBool::new(false),
             failures: Mutex::new(HashMap::new()),
@@ -135,9 +143,26 @@ impl SlotTable {
     /// were 5 % of the sending thread, draining its store buffer twice per record): only a
     /// claim moves a slot out of FREE, so a slot seen FREE stays so until this store.
     pub(super) fn claim(&self) -> Option<u32> {
+        let mask = self.mask.load(Ordering::Relaxed);
+        if let Some(i) = self.claim_in(mask) {
+            return Some(i);
+        }
+        if mask >= self.max_mask {
+            return None;
+        }
+        // Every probed slot is held: more records are in flight than the ring has slots.
+        // Double it and continue in the new half, whose slots are all free.
+        let grown = mask * 2 + 1;
+        self.mask.store(grown, Ordering::Relaxed);
+        self.next.0.store(mask + 1, Ordering::Relaxed);
+        self.claim_in(grown)
+    }
+
+    /// [`SlotTable::claim`] within the ring `0..=mask`.
+    fn claim_in(&self, mask: u64) -> Option<u32> {
         let start = self.next.0.load(Ordering::Relaxed);
         for probe in 0..PROBES as u64 {
-            let n = start.wrapping_add(probe) & self.mask;
+            let n = start.wrapping_add(probe) & mask;
             let i = n as usize;
             let chunk = &self
                 .chunks
@@ -477,6 +502,28 @@ mod tests {
         t.release(held[100]);
         let got: Vec<Option<u32>> = (0..MIN_SLOTS / PROBES + 1).map(|_| t.claim()).collect();
         assert!(got.contains(&Some(held[100])));
+    }
+
+    #[test]
+    fn the_ring_grows_only_when_more_records_are_in_flight_than_it_has_slots() {
+        let t = SlotTable::new(4 * MIN_SLOTS);
+        // Few in flight: a whole lap of claims, each released soon, stays in the first
+        // chunk.
+        let mut window = std::collections::VecDeque::new();
+        for _ in 0..3 * 4 * MIN_SLOTS {
+            window.push_back(t.claim().unwrap());
+            if window.len() > 100 {
+                t.release(window.pop_front().unwrap());
+            }
+        }
+        assert!(window.iter().all(|&i| (i as usize) < MIN_SLOTS));
+        assert!(t.chunks.iter().skip(1).all(|c| c.get().is_none()));
+        window.into_iter().for_each(|i| t.release(i));
+        // Every slot held: the ring doubles, twice, then claims fall back to channels.
+        let held: Vec<u32> = (0..4 * MIN_SLOTS).map(|_| t.claim().unwrap()).collect();
+        let unique: std::collections::HashSet<u32> = held.iter().copied().collect();
+        assert_eq!(unique.len(), 4 * MIN_SLOTS);
+        assert_eq!(t.claim(), None);
     }
 
     #[test]
