@@ -226,7 +226,8 @@ fn held_produce_requests_keep_records_in_flight_until_they_time_out() {
     let producer: BaseProducer<Collect> = ClientConfig::new()
         .set("bootstrap.servers", sink.bootstrap())
         .set("linger.ms", "0")
-        .set("message.timeout.ms", "300")
+        // Long enough for the checks below on a loaded machine; the flush waits it out.
+        .set("message.timeout.ms", "2000")
         .create_with_context(Collect::default())
         .unwrap();
     let n = 50;
