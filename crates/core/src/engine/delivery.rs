@@ -53,6 +53,11 @@ impl<O> DeliveryReport<O> {
         &self.topic
     }
 
+    /// The bytes this report's records counted against `queue.buffering.max.kbytes`.
+    pub fn accounted_bytes(&self) -> usize {
+        self.accounted_bytes
+    }
+
     /// The partition, or -1 when the records never got one (e.g. unknown topic).
     pub fn partition(&self) -> i32 {
         self.partition

@@ -311,6 +311,10 @@ pub struct Engine<O> {
     msg_cnt: usize,
     /// Their accounted bytes.
     msg_bytes: usize,
+    /// Records (and bytes) whose reports the caller took and has not served yet
+    /// (`set_unserved`): they still count against the queue limits.
+    unserved_cnt: usize,
+    unserved_bytes: usize,
     flushing: bool,
     /// The driver reports written bytes (`handle_written`), so requests not yet written
     /// count against `queue.buffering.backpressure.threshold`.
@@ -389,6 +393,8 @@ impl<O> Engine<O> {
             compress_due: None,
             msg_cnt: 0,
             msg_bytes: 0,
+            unserved_cnt: 0,
+            unserved_bytes: 0,
             flushing: false,
             write_feedback: false,
             closing: false,
@@ -457,7 +463,11 @@ impl<O> Engine<O> {
         }
         let max_msgs = self.cfg.queue_buffering_max_messages;
         let max_bytes = self.cfg.queue_buffering_max_kbytes.saturating_mul(1024);
-        if (max_msgs > 0 && self.msg_cnt >= max_msgs) || self.msg_bytes + accounted > max_bytes {
+        let (cnt, bytes) = (
+            self.msg_cnt + self.unserved_cnt,
+            self.msg_bytes + self.unserved_bytes,
+        );
+        if (max_msgs > 0 && cnt >= max_msgs) || bytes + accounted > max_bytes {
             return Err(SendError {
                 code: ErrorCode::QueueFull,
                 opaque,
@@ -567,10 +577,20 @@ impl<O> Engine<O> {
         self.closed
     }
 
-    /// Records queued or in flight plus records whose reports have not been polled yet
-    /// (librdkafka's `rd_kafka_outq_len` for messages).
+    /// Records queued or in flight plus records whose reports have not been served yet
+    /// (librdkafka's `rd_kafka_outq_len` for messages; see [`Engine::set_unserved`]).
     pub fn in_flight_count(&self) -> usize {
-        self.msg_cnt
+        self.msg_cnt + self.unserved_cnt
+    }
+
+    /// Records, and their bytes (as counted by `queue.buffering.max.kbytes`), whose delivery
+    /// reports the caller has taken with `poll_event` but not yet handed to the application.
+    /// Like librdkafka, `send` counts them against the queue limits until then, so that a
+    /// producer that never serves its reports gets `QueueFull` instead of unbounded memory;
+    /// [`Engine::in_flight_count`] includes them.
+    pub fn set_unserved(&mut self, records: usize, bytes: usize) {
+        self.unserved_cnt = records;
+        self.unserved_bytes = bytes;
     }
 
     // ---- inputs ----

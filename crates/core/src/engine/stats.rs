@@ -459,8 +459,9 @@ impl<O> super::Engine<O> {
             .collect();
         StatsSnapshot {
             now,
-            msg_cnt: self.msg_cnt,
-            msg_size: self.msg_bytes,
+            // librdkafka's counts include records whose reports were not served yet.
+            msg_cnt: self.msg_cnt + self.unserved_cnt,
+            msg_size: self.msg_bytes + self.unserved_bytes,
             msg_max: self.cfg.queue_buffering_max_messages,
             msg_size_max: self.cfg.queue_buffering_max_kbytes.saturating_mul(1024),
             counters: self.counters,

@@ -103,9 +103,10 @@ pub(crate) struct State<O> {
     pub(crate) engine: Engine<O>,
     /// Events taken from the engine and not yet handed to the application.
     events: VecDeque<Event<O>>,
-    /// Records in the delivery reports of `events` or being dispatched right now (they still
-    /// count as in flight, like librdkafka's unserved reports).
-    unserved_records: usize,
+    /// The delivery reports in `events` or being dispatched right now: they still count
+    /// against the queue limits and as in flight, like librdkafka's unserved reports (the
+    /// engine is told, `Engine::set_unserved`).
+    unserved: Unserved,
     conns: HashMap<ConnId, ConnEntry>,
     /// Threads inside `flush` (the engine ignores linger while any waits).
     pub(crate) flushers: usize,
@@ -132,7 +133,23 @@ impl<O> State<O> {
 
     /// librdkafka's `rd_kafka_outq_len`: records queued, in flight, or with an unserved report.
     pub(crate) fn in_flight_count(&self) -> usize {
-        self.engine.in_flight_count() + self.unserved_records
+        self.engine.in_flight_count()
+    }
+}
+
+/// Records, and their bytes as `queue.buffering.max.kbytes` counts them, in delivery reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Unserved {
+    records: usize,
+    bytes: usize,
+}
+
+impl Unserved {
+    fn add<O>(&mut self, ev: &Event<O>) {
+        if let Event::Delivery(r) = ev {
+            self.records += r.len();
+            self.bytes += r.accounted_bytes();
+        }
     }
 }
 
@@ -290,12 +307,15 @@ impl<O> Shared<O> {
                 let _ = self.fatal.set((code, reason.to_owned()));
             }
         }
+        let before = st.unserved;
         while let Some(ev) = st.engine.poll_event() {
-            if let Event::Delivery(r) = &ev {
-                st.unserved_records += r.len();
-            }
+            st.unserved.add(&ev);
             st.events.push_back(ev);
             new_events = true;
+        }
+        if st.unserved != before {
+            st.engine
+                .set_unserved(st.unserved.records, st.unserved.bytes);
         }
         if new_events {
             if self.inline {
@@ -345,18 +365,27 @@ impl<O> Shared<O> {
         guard
     }
 
-    /// Takes every queued event (their records stay counted until [`Shared::served`]).
-    pub(crate) fn take_events(st: &mut State<O>) -> VecDeque<Event<O>> {
-        std::mem::take(&mut st.events)
+    /// Takes every queued event; their records stay counted until [`Shared::served`] is
+    /// given the returned total.
+    pub(crate) fn take_events(st: &mut State<O>) -> (VecDeque<Event<O>>, Unserved) {
+        let events = std::mem::take(&mut st.events);
+        let mut taken = Unserved::default();
+        for ev in &events {
+            taken.add(ev);
+        }
+        (events, taken)
     }
 
-    /// `records` reports taken with [`Shared::take_events`] have been handed out.
-    pub(crate) fn served(&self, records: usize) {
-        if records == 0 {
+    /// The reports taken with [`Shared::take_events`] (`taken`) have been handed out.
+    pub(crate) fn served(&self, taken: Unserved) {
+        if taken.records == 0 {
             return;
         }
         let mut st = self.lock();
-        st.unserved_records = st.unserved_records.saturating_sub(records);
+        st.unserved.records = st.unserved.records.saturating_sub(taken.records);
+        st.unserved.bytes = st.unserved.bytes.saturating_sub(taken.bytes);
+        let u = st.unserved;
+        st.engine.set_unserved(u.records, u.bytes);
         drop(st);
         self.notify_waiters();
         if self.space_waiters.load(Ordering::Acquire) > 0 {
@@ -417,7 +446,7 @@ impl<O: Send + 'static> Driver<O> {
             state: Mutex::new(State {
                 engine,
                 events: VecDeque::new(),
-                unserved_records: 0,
+                unserved: Unserved::default(),
                 conns: HashMap::new(),
                 flushers: 0,
                 txn_results: Vec::new(),
@@ -609,18 +638,14 @@ async fn precise_sleep_until(at: std::time::Instant, blocking_sleeps: &AtomicU64
 }
 
 fn dispatch_inline<O>(shared: &Shared<O>, dispatch: &InlineDispatch<O>) {
-    let events = {
+    let (events, taken) = {
         let mut st = shared.lock();
         Shared::take_events(&mut st)
     };
-    let mut records = 0;
     for ev in events {
-        if let Event::Delivery(r) = &ev {
-            records += r.len();
-        }
         dispatch(ev);
     }
-    shared.served(records);
+    shared.served(taken);
 }
 
 /// Microseconds since the Unix epoch (negative before it).

@@ -248,30 +248,16 @@ pub(crate) fn report_timestamp(ts_type: TimestampType, ms: i64) -> Timestamp {
     }
 }
 
-/// Hands one event to the context; returns the number of records it reported.
-pub(crate) fn dispatch<C, Part>(
-    context: &C,
-    stats: &StatsMeta,
-    event: Event<C::DeliveryOpaque>,
-) -> usize
+/// Hands one event to the context.
+pub(crate) fn dispatch<C, Part>(context: &C, stats: &StatsMeta, event: Event<C::DeliveryOpaque>)
 where
     Part: Partitioner,
     C: ProducerContext<Part>,
 {
     match event {
-        Event::Delivery(report) => {
-            let n = report.len();
-            deliver::<C, Part>(context, report);
-            n
-        }
-        Event::Error { code, reason } => {
-            context.error(KafkaError::Global(code), reason.trim());
-            0
-        }
-        Event::Stats(snapshot) => {
-            context.stats_raw(&stats.json(&snapshot));
-            0
-        }
+        Event::Delivery(report) => deliver::<C, Part>(context, report),
+        Event::Error { code, reason } => context.error(KafkaError::Global(code), reason.trim()),
+        Event::Stats(snapshot) => context.stats_raw(&stats.json(&snapshot)),
     }
 }
 
@@ -398,7 +384,7 @@ where
     ) {
         let shared = self.shared();
         loop {
-            let events = {
+            let (events, taken) = {
                 let mut st = shared.lock();
                 loop {
                     // With inline dispatch the driver serves the events itself.
@@ -418,11 +404,10 @@ where
                     Shared::take_events(&mut st)
                 }
             };
-            let mut records = 0;
             for ev in events {
-                records += dispatch::<C, Part>(self.client.context(), &self.stats, ev);
+                dispatch::<C, Part>(self.client.context(), &self.stats, ev);
             }
-            shared.served(records);
+            shared.served(taken);
             if deadline.elapsed() || shared.stopping() || done(&shared.lock()) {
                 break;
             }
@@ -524,18 +509,9 @@ where
                 ..rec
             };
             let (delivery_opaque, claim) = make(delivery_opaque);
-            let max = st.engine.config().queue_buffering_max_messages;
-            // Like librdkafka, a record counts against the limit until its report is served:
-            // a producer that never polls gets QueueFull instead of unbounded memory. (The
-            // engine forgets records once the driver took their report.)
-            let r = if !self.inline && max > 0 && st.in_flight_count() >= max {
-                Err(purekafka_core::SendError {
-                    code: RDKafkaErrorCode::QueueFull,
-                    opaque: delivery_opaque,
-                })
-            } else {
-                st.engine.send(now, rec, delivery_opaque)
-            };
+            // Like librdkafka, a record counts against the queue limits until its report is
+            // served (the driver tells the engine about reports it took and did not serve).
+            let r = st.engine.send(now, rec, delivery_opaque);
             // Even a refused record may have started work (e.g. a metadata refresh).
             shared.service_after_send(&mut st);
             match r {
@@ -972,5 +948,42 @@ mod tests {
             sleeps * 10 < requests,
             "{sleeps} blocking-pool sleeps for {requests} produce requests"
         );
+    }
+
+    #[test]
+    fn unserved_reports_count_against_the_byte_limit() {
+        // librdkafka counts a record against queue.buffering.max.kbytes until its report is
+        // served: a producer that never polls gets QueueFull, not unbounded memory, also
+        // when the byte limit binds before the message limit.
+        use purekafka_testkit::sink::{SinkBroker, SinkOptions};
+        let sink = SinkBroker::start(SinkOptions::default()).unwrap();
+        let p: BaseProducer = ClientConfig::new()
+            .set("bootstrap.servers", sink.bootstrap())
+            .set("linger.ms", "0")
+            .set("queue.buffering.max.kbytes", "1024")
+            .create()
+            .unwrap();
+        let value = vec![b'v'; 100 * 1024];
+        let mut accepted = 0;
+        for _ in 0..100 {
+            match p.send(BaseRecord::<(), [u8]>::to("t").payload(&value[..])) {
+                Ok(()) => accepted += 1,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => break,
+                Err((e, _)) => panic!("{e}"),
+            }
+            // Time for the sink to acknowledge: the records leave the queue, their
+            // reports wait for a poll that never comes.
+            thread::sleep(Duration::from_millis(5));
+        }
+        // 1 MiB holds ten 100 KiB records.
+        assert_eq!(accepted, 10, "{accepted} records accepted without a poll");
+        assert_eq!(p.in_flight_count(), 10);
+        // Serving the reports frees the space.
+        p.flush(Duration::from_secs(10)).unwrap();
+        assert_eq!(p.in_flight_count(), 0);
+        p.send(BaseRecord::<(), [u8]>::to("t").payload(&value[..]))
+            .map_err(|(e, _)| e)
+            .unwrap();
+        assert!(sink.counters().records >= 10);
     }
 }
