@@ -162,6 +162,17 @@ struct ViewCtx {
     completed: Instant,
 }
 
+impl ViewCtx {
+    /// The offset of the report's `index`th record; -1 when the broker gave none.
+    fn offset(&self, index: i64) -> i64 {
+        if self.base_offset < 0 {
+            -1
+        } else {
+            self.base_offset + index
+        }
+    }
+}
+
 /// One delivered (or failed) record, borrowed from its report.
 #[derive(Clone, Copy, Debug)]
 pub struct RecordView<'a> {
@@ -327,11 +338,7 @@ impl<O> Iterator for DrainStamps<'_, O> {
                 .base_timestamp
                 .wrapping_add(self.cursor.next_timestamp_delta()?),
         };
-        let offset = if self.ctx.base_offset < 0 {
-            -1
-        } else {
-            self.ctx.base_offset + self.index
-        };
+        let offset = self.ctx.offset(self.index);
         self.index += 1;
         Some(((offset, timestamp), meta.opaque))
     }
@@ -354,11 +361,7 @@ fn parse_record<'a>(
         headers,
     } = cur.next_record()?;
     Some(RecordView {
-        offset: if ctx.base_offset < 0 {
-            -1
-        } else {
-            ctx.base_offset + index
-        },
+        offset: ctx.offset(index),
         timestamp: ctx
             .log_append_time_ms
             .unwrap_or_else(|| ctx.base_timestamp.wrapping_add(ts_delta)),

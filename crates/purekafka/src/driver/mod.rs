@@ -130,11 +130,6 @@ impl<O> State<O> {
         let i = self.txn_results.iter().position(|(o, _)| *o == op)?;
         Some(self.txn_results.swap_remove(i).1)
     }
-
-    /// librdkafka's `rd_kafka_outq_len`: records queued, in flight, or with an unserved report.
-    pub(crate) fn in_flight_count(&self) -> usize {
-        self.engine.in_flight_count()
-    }
 }
 
 /// Records, and their bytes as `queue.buffering.max.kbytes` counts them, in delivery reports.

@@ -538,7 +538,7 @@ where
 
     /// Records queued, in flight, or whose report was not served.
     fn in_flight(&self) -> usize {
-        self.shared().lock().in_flight_count()
+        self.shared().lock().engine.in_flight_count()
     }
 
     pub(super) fn flush_inner(&self, timeout: Timeout) -> KafkaResult<()> {
@@ -552,7 +552,7 @@ where
         }
         let deadline: Deadline = timeout.into();
         let result = loop {
-            self.poll_until(&deadline, |st| st.in_flight_count() == 0);
+            self.poll_until(&deadline, |st| st.engine.in_flight_count() == 0);
             if self.in_flight() == 0 {
                 break Ok(());
             }
@@ -818,6 +818,7 @@ mod tests {
     use crate::client::ClientContext;
     use crate::message::Message;
     use crate::util::current_time_millis;
+    use purekafka_testkit::sink::{SinkBroker, SinkOptions};
 
     #[test]
     fn config_errors_map_to_rdkafka_variants() {
@@ -910,21 +911,29 @@ mod tests {
         }
     }
 
+    /// A sink broker (acks at once) and a `linger.ms=0` producer on it, with `props` set.
+    fn on_sink(props: &[(&str, &str)]) -> (SinkBroker, BaseProducer) {
+        let sink = SinkBroker::start(SinkOptions::default()).unwrap();
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", sink.bootstrap())
+            .set("linger.ms", "0");
+        for (k, v) in props {
+            c.set(*k, *v);
+        }
+        let p = c.create().unwrap();
+        (sink, p)
+    }
+
     #[test]
     fn compressed_batches_at_linger_zero_wait_on_no_blocking_pool_thread() {
         // A finished compression makes the engine's deferred deadline due again; the driver
         // once re-armed before building the requests, took that for a stuck deadline and
         // slept 1 ms on the blocking pool per wake-up (about one per request).
-        use purekafka_testkit::sink::{SinkBroker, SinkOptions};
-        let sink = SinkBroker::start(SinkOptions::default()).unwrap();
-        let p: BaseProducer = ClientConfig::new()
-            .set("bootstrap.servers", sink.bootstrap())
-            .set("linger.ms", "0")
-            .set("compression.type", "lz4")
+        let (sink, p) = on_sink(&[
+            ("compression.type", "lz4"),
             // Small batches: many compressions and wake-ups even in a debug build.
-            .set("batch.num.messages", "100")
-            .create()
-            .unwrap();
+            ("batch.num.messages", "100"),
+        ]);
         let value = [b'v'; 100];
         for _ in 0..50_000 {
             let mut rec = BaseRecord::<(), [u8]>::to("t").payload(&value[..]);
@@ -955,14 +964,7 @@ mod tests {
         // librdkafka counts a record against queue.buffering.max.kbytes until its report is
         // served: a producer that never polls gets QueueFull, not unbounded memory, also
         // when the byte limit binds before the message limit.
-        use purekafka_testkit::sink::{SinkBroker, SinkOptions};
-        let sink = SinkBroker::start(SinkOptions::default()).unwrap();
-        let p: BaseProducer = ClientConfig::new()
-            .set("bootstrap.servers", sink.bootstrap())
-            .set("linger.ms", "0")
-            .set("queue.buffering.max.kbytes", "1024")
-            .create()
-            .unwrap();
+        let (sink, p) = on_sink(&[("queue.buffering.max.kbytes", "1024")]);
         let value = vec![b'v'; 100 * 1024];
         let mut accepted = 0;
         for _ in 0..100 {
