@@ -6,14 +6,19 @@
 # summary table, chart.png, idle.md). About 40 minutes on 2 vCPUs with 3 runs.
 #
 # Usage: benches/compare/matrix.sh [RUNS] [OUT_DIR]
+# Environment: MATRIX_CLIENTS / MATRIX_SINK_CLIENTS replace the client lists (e.g.
+# "purekafka:base purekafka:future" for the FutureProducer/BaseProducer ratio alone);
+# MATRIX_SCALE multiplies every message count (default 1), for runs long enough to average
+# over the scheduler's placement of threads on a shared 2-vCPU machine.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 RUNS="${1:-3}"
 OUT="${2:-$ROOT/benches/results/$(date -u +%Y-%m-%d)-matrix}"
-CLIENTS="purekafka:base purekafka:future rdkafka:base rdkafka:future java rskafka"
+CLIENTS="${MATRIX_CLIENTS:-purekafka:base purekafka:future rdkafka:base rdkafka:future java rskafka}"
 # The Java target is about the real broker; ProducerPerformance's own overhead would only
 # lengthen the sink runs.
-SINK_CLIENTS="purekafka:base purekafka:future rdkafka:base rdkafka:future rskafka"
+SINK_CLIENTS="${MATRIX_SINK_CLIENTS:-${MATRIX_CLIENTS:-purekafka:base purekafka:future rdkafka:base rdkafka:future rskafka}}"
+SCALE="${MATRIX_SCALE:-1}"
 
 cells() { # size label
   local out=""
@@ -27,9 +32,9 @@ cells() { # size label
 }
 
 mkdir -p "$OUT"
-"$ROOT/benches/compare/run.sh" --runs "$RUNS" --count 500000 --sink-count 1000000 --idle-secs 0 \
+"$ROOT/benches/compare/run.sh" --runs "$RUNS" --count $((500000 * SCALE)) --sink-count $((1000000 * SCALE)) --idle-secs 0 \
   --clients "$CLIENTS" --sink-clients "$SINK_CLIENTS" --cells "$(cells 100 100B)" --out "$OUT/100B"
-"$ROOT/benches/compare/run.sh" --runs "$RUNS" --count 200000 --sink-count 400000 --idle-secs 10 \
+"$ROOT/benches/compare/run.sh" --runs "$RUNS" --count $((200000 * SCALE)) --sink-count $((400000 * SCALE)) --idle-secs 10 \
   --clients "$CLIENTS" --sink-clients "$SINK_CLIENTS" --cells "$(cells 1024 1KiB)" --out "$OUT/1KiB"
 cat "$OUT/100B/results.jsonl" "$OUT/1KiB/results.jsonl" >"$OUT/results.jsonl"
 cp "$OUT/1KiB/idle.md" "$OUT/1KiB/idle.jsonl" "$OUT/"
