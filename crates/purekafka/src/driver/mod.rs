@@ -20,6 +20,7 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::task::Waker;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -36,8 +37,10 @@ use crate::config::RDKafkaLogLevel;
 use tokio::task::AbortHandle;
 
 /// Called on the driver thread with every event, when the producer resolves its reports
-/// there (the `FutureProducer`) instead of queueing them for `poll`.
-pub(crate) type InlineDispatch<O> = Box<dyn Fn(Event<O>) + Send + Sync>;
+/// there (the `FutureProducer`) instead of queueing them for `poll`. The wakers it pushes run
+/// once the round's reports no longer count against the queue limits (see
+/// `dispatch_inline`).
+pub(crate) type InlineDispatch<O> = Box<dyn Fn(Event<O>, &mut Vec<Waker>) + Send + Sync>;
 
 /// Receives the driver's log lines (`ClientContext::log`): level, facility, message.
 pub(crate) type Logger = Box<dyn Fn(RDKafkaLogLevel, &str, &str) + Send + Sync>;
@@ -528,12 +531,14 @@ async fn timer_loop<O: Send + 'static>(
 ) {
     // The last deadline armed only to keep a stuck timer from spinning.
     let mut backstop = NO_DEADLINE;
+    // Reused from round to round.
+    let mut wakes = Vec::new();
     loop {
         if shared.stopping() {
             break;
         }
         if let Some(dispatch) = &inline {
-            dispatch_inline(&shared, dispatch);
+            dispatch_inline(&shared, dispatch, &mut wakes);
         }
         let armed = shared.armed.load(Ordering::Acquire);
         let sleep = async {
@@ -603,7 +608,7 @@ async fn timer_loop<O: Send + 'static>(
         }
     }
     if let Some(dispatch) = &inline {
-        dispatch_inline(&shared, dispatch);
+        dispatch_inline(&shared, dispatch, &mut wakes);
     }
 }
 
@@ -632,15 +637,25 @@ async fn precise_sleep_until(at: std::time::Instant, blocking_sleeps: &AtomicU64
     }
 }
 
-fn dispatch_inline<O>(shared: &Shared<O>, dispatch: &InlineDispatch<O>) {
+/// Dispatches the queued events, then wakes the tasks waiting on their results: only after
+/// `served`, so that a task woken for a result finds its record's queue space free. Woken
+/// per record as the results were filled, a task blocked on a full queue (waiting on its
+/// oldest future, as a pipelining sender does) ran while the rest of the round was still
+/// being filled, found the queue still full and went back to sleep, about 20 times per
+/// round: 21 voluntary context switches per 1000 records against 1.3 for the BaseProducer
+/// (1 KiB values, real broker, acks=all).
+fn dispatch_inline<O>(shared: &Shared<O>, dispatch: &InlineDispatch<O>, wakes: &mut Vec<Waker>) {
     let (events, taken) = {
         let mut st = shared.lock();
         Shared::take_events(&mut st)
     };
     for ev in events {
-        dispatch(ev);
+        dispatch(ev, wakes);
     }
     shared.served(taken);
+    for w in wakes.drain(..) {
+        w.wake();
+    }
 }
 
 /// Microseconds since the Unix epoch (negative before it).

@@ -9,7 +9,7 @@ use std::marker::PhantomData;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use futures_channel::oneshot;
@@ -149,10 +149,11 @@ enum SlotRef {
 }
 
 impl DeliverySlot {
-    fn complete(self, slots: &SlotTable, result: OwnedDeliveryResult) {
+    fn complete(self, slots: &SlotTable, result: OwnedDeliveryResult, wakes: &mut Vec<Waker>) {
         match self.0 {
-            SlotRef::Ring(i) => slots.fill(i, result),
-            // The receiver may be gone (future dropped): nothing to tell.
+            SlotRef::Ring(i) => slots.fill(i, result, wakes),
+            // The receiver may be gone (future dropped): nothing to tell. Its wake is the
+            // send's own, not deferred: channels are the rare case of a ring with no free slot.
             SlotRef::Channel(tx) => drop(tx.send(result)),
         }
     }
@@ -211,7 +212,10 @@ where
             }),
             Err((error, message)) => Err((error.clone(), message.detach())),
         };
-        slot.complete(&self.slots, result);
+        // Served one at a time here: nothing to gather the wake for.
+        let mut wakes = Vec::new();
+        slot.complete(&self.slots, result, &mut wakes);
+        wakes.into_iter().for_each(Waker::wake);
     }
 }
 
@@ -332,8 +336,9 @@ where
         let dispatcher = |stats: &StatsMeta| {
             let context = Arc::clone(&context);
             let stats = stats.clone();
-            Some(Box::new(move |ev| dispatch_future(&context, &stats, ev))
-                as InlineDispatch<DeliverySlot>)
+            Some(Box::new(move |ev, wakes: &mut Vec<Waker>| {
+                dispatch_future(&context, &stats, ev, wakes)
+            }) as InlineDispatch<DeliverySlot>)
         };
         let producer = BaseProducer::create(config, Arc::clone(&context), dispatcher)?;
         Ok(Self {
@@ -350,6 +355,7 @@ fn dispatch_future<C: ClientContext + 'static>(
     context: &FutureProducerContext<C>,
     stats: &StatsMeta,
     event: Event<DeliverySlot>,
+    wakes: &mut Vec<Waker>,
 ) {
     let mut report = match event {
         Event::Delivery(report) => report,
@@ -373,7 +379,7 @@ fn dispatch_future<C: ClientContext + 'static>(
                 offset: report_offset(offset),
                 timestamp: report_timestamp(ts_type, timestamp),
             };
-            slot.complete(&context.slots, Ok(delivery));
+            slot.complete(&context.slots, Ok(delivery), wakes);
         }
         return;
     };
@@ -393,6 +399,7 @@ fn dispatch_future<C: ClientContext + 'static>(
         slot.complete(
             &context.slots,
             Err((KafkaError::MessageProduction(code), message)),
+            wakes,
         );
     }
 }
@@ -647,5 +654,85 @@ where
 
     fn abort_transaction<T: Into<Timeout>>(&self, timeout: T) -> KafkaResult<()> {
         self.producer.abort_transaction(timeout)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::{Arc, Condvar, Mutex, PoisonError};
+    use std::task::{Context, Wake, Waker};
+    use std::time::Duration;
+
+    use futures_util::FutureExt;
+    use purekafka_testkit::sink::{SinkBroker, SinkOptions};
+
+    use super::*;
+    use crate::config::ClientConfig;
+
+    /// A waker that notes the producer's in-flight count at the moment it is woken.
+    struct Probe {
+        producer: FutureProducer,
+        seen: Mutex<Option<i32>>,
+        cv: Condvar,
+    }
+
+    impl Wake for Probe {
+        fn wake(self: Arc<Self>) {
+            let n = self.producer.in_flight_count();
+            let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+            seen.get_or_insert(n);
+            self.cv.notify_all();
+        }
+    }
+
+    #[test]
+    fn a_waiting_future_is_woken_only_once_its_round_left_the_queue() {
+        // A sender blocked on a full queue waits on its oldest future. Woken as soon as that
+        // record's result was filled, it found the rest of the round still counted against
+        // the queue and slept again, about 20 times per round; it must be woken after the
+        // round's records were served.
+        let sink = SinkBroker::start(SinkOptions::default()).unwrap();
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", sink.bootstrap())
+            // One batch, and time to start waiting on its first record before it is sent.
+            .set("linger.ms", "300")
+            .create()
+            .unwrap();
+        let mut futures: Vec<DeliveryFuture> = (0..500)
+            .map(|i| {
+                let value = format!("record {i}");
+                producer
+                    .send_result(FutureRecord::<(), str>::to("t").payload(&value))
+                    .map_err(|(e, _)| e)
+                    .unwrap()
+            })
+            .collect();
+        let probe = Arc::new(Probe {
+            producer: producer.clone(),
+            seen: Mutex::new(None),
+            cv: Condvar::new(),
+        });
+        let waker = Waker::from(Arc::clone(&probe));
+        let mut first = futures.remove(0);
+        assert!(
+            Pin::new(&mut first)
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending()
+        );
+        let seen = probe.seen.lock().unwrap();
+        let (seen, _) = probe
+            .cv
+            .wait_timeout_while(seen, Duration::from_secs(10), |s| s.is_none())
+            .unwrap();
+        assert_eq!(
+            *seen,
+            Some(0),
+            "records still counted when the future was woken"
+        );
+        assert!(matches!(first.now_or_never(), Some(Ok(Ok(_)))));
+        for f in futures {
+            assert!(matches!(f.now_or_never(), Some(Ok(Ok(_)))));
+        }
     }
 }

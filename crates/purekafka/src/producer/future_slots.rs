@@ -21,7 +21,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use futures_channel::oneshot::Canceled;
 use futures_util::task::AtomicWaker;
@@ -196,8 +196,9 @@ impl SlotTable {
         }
     }
 
-    /// Stores slot `i`'s result and wakes its future if it waits (driver thread).
-    pub(super) fn fill(&self, i: u32, result: OwnedDeliveryResult) {
+    /// Stores slot `i`'s result (driver thread); if its future waits, its waker goes to
+    /// `wakes`, for the caller to wake.
+    pub(super) fn fill(&self, i: u32, result: OwnedDeliveryResult, wakes: &mut Vec<Waker>) {
         let Some(s) = self.slot(i) else { return };
         let done = match result {
             Ok(d) => {
@@ -227,8 +228,8 @@ impl SlotTable {
                 .compare_exchange(seen, done, Ordering::AcqRel, Ordering::Acquire)
             {
                 Ok(PENDING_WAITING) => {
-                    if let Some(w) = self.waker(i) {
-                        w.wake();
+                    if let Some(w) = self.waker(i).and_then(AtomicWaker::take) {
+                        wakes.push(w);
                     }
                     return;
                 }
@@ -423,6 +424,13 @@ mod tests {
         (Arc::clone(&w), Waker::from(w))
     }
 
+    /// Fills slot `i` and runs the wake it asks for, as the driver does after its round.
+    fn fill_now(t: &SlotTable, i: u32, result: OwnedDeliveryResult) {
+        let mut wakes = Vec::new();
+        t.fill(i, result, &mut wakes);
+        wakes.into_iter().for_each(Waker::wake);
+    }
+
     #[test]
     fn fill_wakes_only_a_waiting_future_and_the_slot_is_reused() {
         let t = SlotTable::new(0);
@@ -431,7 +439,7 @@ mod tests {
 
         // Filled before anyone waited: no wake, the result is there at the first poll.
         let a = t.claim().unwrap();
-        t.fill(a, delivered(7, Timestamp::CreateTime(11)));
+        fill_now(&t, a, delivered(7, Timestamp::CreateTime(11)));
         assert_eq!(count.0.load(Ordering::SeqCst), 0);
         match t.poll(a, &mut cx) {
             Poll::Ready(Ok(Ok(d))) => {
@@ -446,7 +454,11 @@ mod tests {
         let b = t.claim().unwrap();
         assert!(t.poll(b, &mut cx).is_pending());
         assert_eq!(t.state(b), PENDING_WAITING);
-        t.fill(b, delivered(8, Timestamp::LogAppendTime(12)));
+        // The wake is the caller's to run (the driver runs it after its round).
+        let mut wakes = Vec::new();
+        t.fill(b, delivered(8, Timestamp::LogAppendTime(12)), &mut wakes);
+        assert_eq!((count.0.load(Ordering::SeqCst), wakes.len()), (0, 1));
+        wakes.into_iter().for_each(Waker::wake);
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
         assert!(matches!(
             t.poll(b, &mut cx),
@@ -537,7 +549,7 @@ mod tests {
         assert!(t.poll(a, &mut cx).is_pending());
         t.abandon(a);
         assert_eq!(t.state(a), ABANDONED);
-        t.fill(a, delivered(1, Timestamp::NotAvailable));
+        fill_now(&t, a, delivered(1, Timestamp::NotAvailable));
         assert_eq!(t.state(a), FREE);
         assert_eq!(count.0.load(Ordering::SeqCst), 0);
 
@@ -545,14 +557,14 @@ mod tests {
         let b = t.claim().unwrap();
         let msg = OwnedMessage::new(None, None, "t".into(), Timestamp::NotAvailable, 0, -1, None);
         let err = KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut);
-        t.fill(b, Err((err.clone(), msg.clone())));
+        fill_now(&t, b, Err((err.clone(), msg.clone())));
         t.abandon(b);
         assert_eq!(t.state(b), FREE);
         assert!(t.failures_lock().is_empty());
 
         // A failure is handed back whole.
         let c = t.claim().unwrap();
-        t.fill(c, Err((err, msg.clone())));
+        fill_now(&t, c, Err((err, msg.clone())));
         match t.poll(c, &mut cx) {
             Poll::Ready(Ok(Err((e, m)))) => {
                 assert_eq!(
@@ -583,7 +595,7 @@ mod tests {
             let t = Arc::clone(&t);
             std::thread::spawn(move || {
                 for (i, off) in rx {
-                    t.fill(i, delivered(off, Timestamp::NotAvailable));
+                    fill_now(&t, i, delivered(off, Timestamp::NotAvailable));
                 }
             })
         };
