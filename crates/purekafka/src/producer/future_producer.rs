@@ -695,8 +695,9 @@ mod tests {
         let sink = SinkBroker::start(SinkOptions::default()).unwrap();
         let producer: FutureProducer = ClientConfig::new()
             .set("bootstrap.servers", sink.bootstrap())
-            // One batch, and time to start waiting on its first record before it is sent.
-            .set("linger.ms", "300")
+            // One batch, and ample time (even on a loaded machine) to start waiting on its
+            // first record before the batch is sent.
+            .set("linger.ms", "1000")
             .create()
             .unwrap();
         let mut futures: Vec<DeliveryFuture> = (0..500)
