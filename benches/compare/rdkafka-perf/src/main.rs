@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use measure::{ProcStats, Recorder, SinkProcess, Workload};
+use measure::{ProcStats, Recorder, ServeCadence, SinkProcess, Workload};
 use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -137,6 +137,7 @@ fn send_loop(
     mut send: impl FnMut(u64, usize) -> Result<(), bool>,
     mut wait: impl FnMut(bool),
 ) -> Result<(), Error> {
+    let mut serve = ServeCadence::new(1024, w.rate);
     for i in 0..w.count {
         rec.pace(i, w.rate);
         let intended = rec.intended_ns(i, w.rate) as usize;
@@ -148,7 +149,7 @@ fn send_loop(
             }
         }
         sent.fetch_add(1, Ordering::Relaxed);
-        if i % 1024 == 1023 {
+        if serve.due(rec, i) {
             wait(false);
         }
     }
@@ -269,6 +270,7 @@ fn run_future_in_order(
                     Err(e) => rec.failed(&e),
                 }
             };
+        let mut serve = ServeCadence::new(256, w.rate);
         for i in 0..w.count {
             rec.pace(i, w.rate);
             let intended = rec.intended_ns(i, w.rate);
@@ -290,7 +292,7 @@ fn run_future_in_order(
                 }
             }
             sent.fetch_add(1, Ordering::Relaxed);
-            if i % 256 == 255 {
+            if serve.due(&rec, i) {
                 while let Some((t, f)) = window.front_mut() {
                     let t = *t;
                     match f.now_or_never() {
@@ -351,6 +353,7 @@ fn run_future(
                     Err(e) => rec.failed(&e),
                 }
             };
+        let mut serve = ServeCadence::new(256, w.rate);
         for i in 0..w.count {
             rec.pace(i, w.rate);
             let intended = rec.intended_ns(i, w.rate);
@@ -372,7 +375,7 @@ fn run_future(
                 }
             }
             sent.fetch_add(1, Ordering::Relaxed);
-            if i % 256 == 255 {
+            if serve.due(&rec, i) {
                 while let Some(Some((t, r))) = pending.next().now_or_never() {
                     finish(&rec, t, r);
                 }

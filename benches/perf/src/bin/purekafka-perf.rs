@@ -25,7 +25,7 @@ use purekafka::producer::{
     BaseProducer, BaseRecord, DeliveryResult, FutureProducer, FutureRecord, Producer,
     ProducerContext, ThreadedProducer,
 };
-use purekafka_perf::measure::{self, ProcStats, Recorder, SinkProcess, Workload};
+use purekafka_perf::measure::{self, ProcStats, Recorder, ServeCadence, SinkProcess, Workload};
 use purekafka_testkit::broker::{BrokerOptions, Kafka, kafka_runtime};
 
 type Error = Box<dyn std::error::Error>;
@@ -183,6 +183,7 @@ fn send_loop(
     mut send: impl FnMut(u64, usize) -> Result<(), bool>,
     mut wait: impl FnMut(bool),
 ) -> Result<(), Error> {
+    let mut serve = ServeCadence::new(1024, w.rate);
     for i in 0..w.count {
         rec.pace(i, w.rate);
         let intended = rec.intended_ns(i, w.rate) as usize;
@@ -194,7 +195,7 @@ fn send_loop(
             }
         }
         sent.fetch_add(1, Ordering::Relaxed);
-        if i % 1024 == 1023 {
+        if serve.due(rec, i) {
             wait(false);
         }
     }
@@ -315,6 +316,7 @@ fn run_future_in_order(
                     Err(e) => rec.failed(&e),
                 }
             };
+        let mut serve = ServeCadence::new(256, w.rate);
         for i in 0..w.count {
             rec.pace(i, w.rate);
             let intended = rec.intended_ns(i, w.rate);
@@ -336,7 +338,7 @@ fn run_future_in_order(
                 }
             }
             sent.fetch_add(1, Ordering::Relaxed);
-            if i % 256 == 255 {
+            if serve.due(&rec, i) {
                 while let Some((t, f)) = window.front_mut() {
                     let t = *t;
                     match f.now_or_never() {
@@ -397,6 +399,7 @@ fn run_future(
                     Err(e) => rec.failed(&e),
                 }
             };
+        let mut serve = ServeCadence::new(256, w.rate);
         for i in 0..w.count {
             rec.pace(i, w.rate);
             let intended = rec.intended_ns(i, w.rate);
@@ -418,7 +421,7 @@ fn run_future(
                 }
             }
             sent.fetch_add(1, Ordering::Relaxed);
-            if i % 256 == 255 {
+            if serve.due(&rec, i) {
                 while let Some(Some((t, r))) = pending.next().now_or_never() {
                     finish(&rec, t, r);
                 }
