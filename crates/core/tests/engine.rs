@@ -1118,24 +1118,61 @@ fn unwritten_requests_hold_back_new_produce_requests() {
     }
 }
 
-/// Without write feedback a polled frame counts as written: requests keep pipelining (the
-/// threshold only spaces their building out to the driver's polls).
+/// A Kafka broker takes up one request per connection at a time (it mutes the connection
+/// until it has answered), so requests queued behind the one it works on count against
+/// `queue.buffering.backpressure.threshold` as unwritten ones do, with write feedback or
+/// without (then a polled frame counts as written): with the answers held, `threshold` + 1
+/// requests go out, later records wait far past linger.ms and leave together, as one batch,
+/// once the broker answers.
 #[test]
-fn without_write_feedback_polled_frames_count_as_written() {
-    let mut cfg = config();
-    cfg.linger = ms(5);
-    let mut h = Harness::new(cfg);
-    h.warm_up("t");
-    // Hold the responses so several requests are in flight at once.
-    h.cluster.hold_produce = true;
-    for i in 0..4 {
-        h.send("t", Some(i % 3), b"x", u64::from(i as u32)).unwrap();
-        h.advance(ms(6));
+fn requests_queued_at_the_broker_hold_back_new_produce_requests() {
+    for (threshold, feedback) in [(1_u32, false), (1, true), (2, false), (3, true)] {
+        let mut cfg = config();
+        cfg.linger = ms(5);
+        cfg.queue_buffering_backpressure_threshold = threshold;
+        let mut h = Harness::new(cfg);
+        h.warm_up("t");
+        if feedback {
+            h.engine.enable_write_feedback();
+        }
+        let written_all = |h: &mut Harness| {
+            if feedback {
+                let conns: Vec<_> = h.open_conns.iter().copied().collect();
+                for c in conns {
+                    h.engine.handle_written(h.now, c, usize::MAX);
+                }
+                h.pump();
+            }
+        };
+        h.cluster.hold_produce = true;
+        let first = threshold as usize + 1;
+        for i in 0..first {
+            h.send("t", Some(0), b"early", i as u64).unwrap();
+            h.advance(ms(6));
+            written_all(&mut h);
+        }
+        assert_eq!(h.produce_requests(), first, "threshold {threshold}");
+        for i in 0..3 {
+            h.send("t", Some(0), b"held", 10 + i).unwrap();
+            h.advance(ms(20));
+            written_all(&mut h);
+        }
+        assert_eq!(
+            h.produce_requests(),
+            first,
+            "built past the threshold {threshold}"
+        );
+        h.cluster.hold_produce = false;
+        h.release_held();
+        written_all(&mut h);
+        h.advance(ms(10));
+        assert_eq!(h.produce_requests(), first + 1);
+        let last = h.cluster.produce_log.last().unwrap();
+        assert_eq!((last.parts.len(), last.parts[0].records), (1, 3));
+        let delivered: usize = h.reports.iter().map(|r| r.len()).sum();
+        assert_eq!(delivered, first + 3);
+        assert!(h.reports.iter().all(|r| r.error().is_none()));
     }
-    assert_eq!(h.produce_requests(), 4);
-    h.release_held();
-    let delivered: usize = h.reports.iter().map(|r| r.len()).sum();
-    assert_eq!(delivered, 4);
 }
 
 /// A broker refusing every reconnect is reported once, not at every attempt (librdkafka

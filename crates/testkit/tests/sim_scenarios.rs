@@ -196,6 +196,43 @@ fn batch_size_cuts_a_batch_before_linger() {
     s.assert_healthy();
 }
 
+/// At linger.ms=0 a producer sending faster than the broker answers keeps at most
+/// `queue.buffering.backpressure.threshold` + 1 requests at the broker (which works on one
+/// request per connection at a time): records arriving meanwhile wait and leave together
+/// instead of each going in a request of its own that queues behind the others. Also with
+/// compression done off the engine (as the tokio driver does), where a held batch must not be
+/// closed for compression and must still go once the broker answers.
+#[test]
+fn linger_zero_records_wait_for_the_broker_instead_of_queueing_behind_it() {
+    for offload in [false, true] {
+        let mut s = sim(&[("t", 1)], |c| {
+            c.linger = Duration::ZERO;
+            c.compression = Compression::Lz4;
+        });
+        if offload {
+            s.enable_compression_offload();
+        }
+        warm_up(&mut s, "t", 0);
+        let before = s.cluster.produce_requests().count();
+        // One record every 50 µs for 10 ms; the broker answers each request 1 ms after it
+        // took it up.
+        let n = 200u64;
+        for i in 0..n {
+            s.send("t", Some(0), None, Some(&value(i)), i).unwrap();
+            s.run_for(Duration::from_micros(50));
+        }
+        assert!(s.drive_until_idle(5 * SEC), "{}", s.trace_tail());
+        assert_all_delivered_in_order(&s, "t", 0, n);
+        let requests = s.cluster.produce_requests().count() - before;
+        assert!(
+            requests <= 25,
+            "offload {offload}: {requests} requests for {n} records\n{}",
+            s.trace_tail()
+        );
+        s.assert_healthy();
+    }
+}
+
 #[test]
 fn batch_num_messages_cuts_a_batch() {
     let mut s = sim(&[("t", 1)], |c| {

@@ -131,8 +131,9 @@ pub struct ProducerConfig {
     pub reconnect_backoff_max: Duration,
     /// `socket.connection.setup.timeout.ms`. Default 30 s.
     pub socket_connection_setup_timeout: Duration,
-    /// `queue.buffering.backpressure.threshold`: untransmitted requests before batching is
-    /// held back. Default 1.
+    /// `queue.buffering.backpressure.threshold`: requests waiting to be taken up by the
+    /// broker (unwritten, or queued behind the one it works on) before batching is held
+    /// back. Default 1.
     pub queue_buffering_backpressure_threshold: u32,
     /// `receive.message.max.bytes`: the largest response frame accepted. Default 100000000.
     pub receive_message_max_bytes: usize,

@@ -528,6 +528,11 @@ impl<O> PartitionQueue<O> {
         out
     }
 
+    /// Whether a batch is closed (full, waiting for compression, or a retry): it cannot grow.
+    pub(crate) fn has_closed(&self) -> bool {
+        !self.queued.is_empty()
+    }
+
     /// Whether the head batch may go now: it is closed, or lingered long enough, or the
     /// producer is flushing.
     pub(crate) fn head_ready(
