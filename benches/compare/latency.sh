@@ -64,13 +64,23 @@ one_run() { # phase client target cell_name flags count rate
   n=$((n + 1)); topic="lat-$(date +%s%N)-$n"
   if [ "$target" = sink ]; then tgt=(--sink); else
     tgt=(--bootstrap "$BOOTSTRAP" --target broker)
-    "$PERF" create-topic --bootstrap "$BOOTSTRAP" --topic "$topic" --partitions "$(flag --partitions "$flags" 1)" >/dev/null
+    local parts; parts=$(flag --partitions "$flags" 1)
+    "$PERF" create-topic --bootstrap "$BOOTSTRAP" --topic "$topic" --partitions "$parts" >/dev/null
+    # A new topic's partitions become writable over the next few hundred ms (the broker
+    # learns them from the controller's log): without a warm-up the first records of a run
+    # waited for retries and metadata refreshes, whichever client sent them.
+    "$PERF" --bootstrap "$BOOTSTRAP" --topic "$topic" --partitions "$parts" --key 16 --count 2000 --quiet >/dev/null 2>>"$LOG" || true
   fi
   local line
   # shellcheck disable=SC2086
   line=$("$(bin_of "$client")" "${tgt[@]}" --topic "$topic" $flags --count "$count" --rate "$rate" \
     $(kind_flags "$client") --label "$name" --quiet 2>>"$LOG" | grep '^{' | tail -1) || line=""
-  [ "$target" = broker ] && { "$PERF" delete-topic --bootstrap "$BOOTSTRAP" --topic "$topic" >/dev/null 2>>"$LOG" || true; }
+  if [ "$target" = broker ]; then
+    "$PERF" delete-topic --bootstrap "$BOOTSTRAP" --topic "$topic" >/dev/null 2>>"$LOG" || true
+    # The broker removes the topic's files a second later (file.delete.delay.ms); let that
+    # happen before the next run rather than during it.
+    sleep 3
+  fi
   if [ -z "$line" ]; then echo "  $phase $client failed (see $LOG)" >&2; echo 0; return; fi
   echo "$line" | jq -c --arg phase "$phase" --arg client "$client" --arg target "$target" --argjson rate "$rate" \
     '{phase: $phase, client: $client, target: $target, label: .label, rate: $rate, linger_ms: .linger_ms, msgs_per_s: .msgs_per_s,
