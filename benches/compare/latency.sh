@@ -36,22 +36,12 @@ echo "building (release)..." >&2
 PERF="$ROOT/target/release/purekafka-perf"
 export PUREKAFKA_SINK_BIN="$ROOT/target/release/purekafka-sink"
 
+# shellcheck source=benches/compare/broker.sh
+source "$ROOT/benches/compare/broker.sh"
 BROKER_PID=""
-cleanup() {
-  if [ -n "$BROKER_PID" ]; then exec {BROKER[1]}>&- 2>/dev/null || true; wait "$BROKER_PID" 2>/dev/null || true; fi
-}
-trap cleanup EXIT
+trap stop_broker EXIT
 if [[ " $TARGETS " == *" broker "* ]]; then
-  echo "starting a private Kafka broker..." >&2
-  coproc BROKER { "$PERF" broker 2>>"$LOG"; }
-  BROKER_PID=$!
-  read -r line <&"${BROKER[0]}"
-  BOOTSTRAP="${line#bootstrap=}"
-  read -r _ <&"${BROKER[0]}" || true
-  # Warm the broker's JIT first (as run.sh does).
-  "$PERF" create-topic --bootstrap "$BOOTSTRAP" --topic warmup --partitions 16 >/dev/null
-  "$PERF" --bootstrap "$BOOTSTRAP" --topic warmup --partitions 16 --key 16 --count 3000000 --quiet >/dev/null 2>>"$LOG" || true
-  "$PERF" delete-topic --bootstrap "$BOOTSTRAP" --topic warmup >/dev/null 2>>"$LOG" || true
+  start_broker "$PERF" "$LOG"
 fi
 
 bin_of() { case "${1%%:*}" in purekafka) echo "$PERF" ;; rdkafka) echo "$ROOT/benches/compare/target/release/rdkafka-perf" ;; esac; }

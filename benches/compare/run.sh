@@ -57,30 +57,20 @@ SINK_BIN="$ROOT/target/release/purekafka-sink"
 CMP="$ROOT/benches/compare/target/release"
 export PUREKAFKA_SINK_BIN="$SINK_BIN"
 
+# shellcheck source=benches/compare/broker.sh
+source "$ROOT/benches/compare/broker.sh"
 BROKER_PID=""
 SINK_PID=""
 cleanup() {
   if [ -n "${JAVA_TOOLS:-}" ]; then rm -rf "$JAVA_TOOLS"; fi
   # Closing a coprocess's stdin stops it (the broker handle stops the JVM on drop).
   if [ -n "$SINK_PID" ]; then exec {SINK[1]}>&- 2>/dev/null || true; wait "$SINK_PID" 2>/dev/null || true; fi
-  if [ -n "$BROKER_PID" ]; then exec {BROKER[1]}>&- 2>/dev/null || true; wait "$BROKER_PID" 2>/dev/null || true; fi
+  stop_broker
 }
 trap cleanup EXIT
 
 if [[ " $TARGETS " == *" broker "* ]]; then
-  echo "starting a private Kafka broker..." >&2
-  coproc BROKER { "$PERF" broker 2>>"$LOG"; }
-  BROKER_PID=$!
-  read -r line <&"${BROKER[0]}"
-  BOOTSTRAP="${line#bootstrap=}"
-  read -r line <&"${BROKER[0]}" || true
-  JVM_PID="${line#pid=}"
-  echo "broker at $BOOTSTRAP (pid $JVM_PID)" >&2
-  # Warm the broker's JIT before measuring: the first cells otherwise ran against a broker
-  # still compiling (and, on the sink, beside its compiler threads).
-  "$PERF" create-topic --bootstrap "$BOOTSTRAP" --topic warmup --partitions 16 >/dev/null
-  "$PERF" --bootstrap "$BOOTSTRAP" --topic warmup --partitions 16 --key 16 --count 3000000 --quiet >/dev/null 2>>"$LOG" || true
-  "$PERF" delete-topic --bootstrap "$BOOTSTRAP" --topic warmup >/dev/null 2>>"$LOG" || true
+  start_broker "$PERF" "$LOG"
 fi
 if [[ " $CLIENTS " == *" java "* || " $CLIENTS " == *" rskafka "* ]] && [[ " $TARGETS " == *" sink "* ]]; then
   # One shared sink process for the clients without a --sink option of their own.
