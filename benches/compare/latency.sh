@@ -5,7 +5,7 @@
 # record's intended send time, so a stalled producer cannot hide its backlog) every client
 # runs at half its own maximum, and all clients at one shared rate, half the lowest maximum
 # (the same load for everyone). RUNS alternating runs each, LAT_SECS seconds per run.
-# Writes OUT/latency.jsonl and OUT/latency.md. About 25 minutes with the defaults.
+# Writes OUT/latency.jsonl and OUT/latency.md. About 15 minutes with the defaults.
 #
 # Usage: benches/compare/latency.sh [RUNS] [OUT_DIR]
 # Environment: LAT_CLIENTS (default "purekafka:base rdkafka:base"; add purekafka:future,
