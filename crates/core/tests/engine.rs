@@ -575,6 +575,46 @@ fn stats_windows_cover_one_interval() {
     }
 }
 
+/// With write feedback the windows follow librdkafka's clocks: a request's outbuf latency
+/// runs until the socket took its last byte and its rtt from then to the response, so a
+/// frame that took long to write does not count as broker time.
+#[test]
+fn with_write_feedback_rtt_starts_when_the_request_was_written_whole() {
+    let mut cfg = config();
+    cfg.statistics_interval = ms(1_000);
+    let mut h = Harness::new(cfg);
+    h.warm_up("t");
+    h.engine.enable_write_feedback();
+    h.cluster.hold_produce = true;
+    h.send("t", Some(0), b"slow socket", 1).unwrap();
+    h.advance(ms(6));
+    assert_eq!(h.produce_requests(), 1);
+    // The socket takes the frame 20 ms after it was polled, in two parts.
+    h.advance(ms(20));
+    let conns: Vec<_> = h.open_conns.iter().copied().collect();
+    for &c in &conns {
+        h.engine.handle_written(h.now, c, 10);
+    }
+    h.advance(ms(1));
+    for &c in &conns {
+        h.engine.handle_written(h.now, c, usize::MAX);
+    }
+    h.advance(ms(10));
+    h.release_held();
+    assert_eq!(h.reports.iter().map(|r| r.len()).sum::<usize>(), 1);
+    let s = h.engine.stats(h.now);
+    let b = s.brokers.iter().find(|b| b.rtt.cnt > 0).unwrap();
+    assert_eq!(b.rtt.cnt, 1);
+    // Written whole at +21 ms, answered at +31 ms (µs; windows are accurate to 12.5 %).
+    assert!((9_000..=11_300).contains(&b.rtt.max), "{:?}", b.rtt);
+    // Queued at the linger deadline, written whole 21 ms later.
+    assert!(
+        (20_000..=24_000).contains(&b.outbuf_latency.max),
+        "{:?}",
+        b.outbuf_latency
+    );
+}
+
 #[test]
 fn api_versions_falls_back_to_the_brokers_version() {
     let cluster = Cluster {

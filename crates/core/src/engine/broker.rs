@@ -94,7 +94,9 @@ pub(crate) struct InFlight<O> {
     /// a batch in it reaches `message.timeout.ms` first (librdkafka's
     /// `rd_kafka_buf_set_abs_timeout` with the first message's timeout).
     pub(crate) deadline: Instant,
-    /// When the driver polled the frame (set with `deadline`): the rtt's start.
+    /// When the frame was written whole (librdkafka's `ts_sent`): the rtt's start. Set
+    /// when the driver polls the frame and, with write feedback, again when the driver
+    /// reports its last byte written.
     pub(crate) sent_at: Instant,
 }
 
@@ -114,10 +116,20 @@ pub(crate) struct Conn<O> {
     /// The request-timeout timer armed for this connection. One timer per connection,
     /// re-armed for the earliest deadline when it fires, keeps the heap O(connections).
     timeout_armed: Option<Instant>,
-    /// Write feedback: lengths of the frames polled but not yet reported written, oldest
-    /// first, and how much of the oldest was written already.
-    pub(crate) unwritten: VecDeque<usize>,
+    /// Write feedback: the frames polled but not yet reported written, oldest first, and
+    /// how much of the oldest was written already.
+    pub(crate) unwritten: VecDeque<Unwritten>,
     unwritten_head_done: usize,
+}
+
+/// A frame the driver polled and has not yet reported written (write feedback).
+#[derive(Debug)]
+pub(crate) struct Unwritten {
+    len: usize,
+    /// The request's correlation id when a response is expected.
+    corr: Option<i32>,
+    /// When the frame was queued for the driver: the outbuf latency's start.
+    queued_at: Instant,
 }
 
 /// A frame waiting for `poll_transmit`.
@@ -336,23 +348,35 @@ impl<O> Engine<O> {
     /// Write feedback: `bytes` more of `conn`'s frames reached the socket. A broker that
     /// was held back by the backpressure threshold is served again once below it; returns
     /// whether that happened.
-    pub(crate) fn on_written(&mut self, conn: ConnId, mut bytes: usize) -> bool {
+    pub(crate) fn on_written(&mut self, now: Instant, conn: ConnId, mut bytes: usize) -> bool {
         let Some(&b) = self.conn_to_broker.get(&conn) else {
             return false;
         };
         let threshold = self.backpressure_threshold();
-        let Some(c) = self.brokers[b].conn.as_mut().filter(|c| c.id == conn) else {
+        let broker = &mut self.brokers[b];
+        let windows = &mut broker.windows;
+        let Some(c) = broker.conn.as_mut().filter(|c| c.id == conn) else {
             return false;
         };
         let was_held = c.unwritten.len() >= threshold;
         while bytes > 0 {
-            let Some(&head) = c.unwritten.front() else {
+            let Some(head) = c.unwritten.front() else {
                 // More bytes than frames polled: a driver bug; nothing to account them to.
                 break;
             };
-            let left = head - c.unwritten_head_done;
+            let left = head.len - c.unwritten_head_done;
             if bytes >= left {
                 bytes -= left;
+                // Written whole: librdkafka's outbuf latency ends and its rtt starts here,
+                // not when the frame was handed to the socket (a large frame takes a while).
+                windows
+                    .outbuf_latency
+                    .record_micros(now.saturating_duration_since(head.queued_at));
+                if let Some(corr) = head.corr {
+                    if let Some(r) = c.in_flight.iter_mut().find(|r| r.corr == corr) {
+                        r.sent_at = now;
+                    }
+                }
                 c.unwritten.pop_front();
                 c.unwritten_head_done = 0;
             } else {
@@ -382,7 +406,11 @@ impl<O> Engine<O> {
                 .as_mut()
                 .filter(|c| c.id == o.conn)
             {
-                c.unwritten.push_back(o.frame.len());
+                c.unwritten.push_back(Unwritten {
+                    len: o.frame.len(),
+                    corr: o.corr,
+                    queued_at: o.queued_at,
+                });
             }
         }
         self.counters.tx += 1;
@@ -403,10 +431,12 @@ impl<O> Engine<O> {
         let broker = &mut self.brokers[o.broker];
         broker.counters.tx += 1;
         broker.counters.tx_bytes += len;
-        broker
-            .windows
-            .outbuf_latency
-            .record_micros(now.saturating_duration_since(o.queued_at));
+        if !self.write_feedback {
+            broker
+                .windows
+                .outbuf_latency
+                .record_micros(now.saturating_duration_since(o.queued_at));
+        }
         // int_latency per batch (librdkafka samples per message), on its first send only: a
         // retry's wait is backoff, not queueing.
         for (_, batch) in &o.acks0 {

@@ -628,7 +628,7 @@ impl<O> Engine<O> {
     pub fn handle_written(&mut self, now: Instant, conn: ConnId, bytes: usize) {
         // Only a broker released from backpressure has anything new to do; driving on every
         // write would build requests ahead of the driver's deferred poll (smaller batches).
-        if self.on_written(conn, bytes) {
+        if self.on_written(now, conn, bytes) {
             self.drive(now);
         }
     }

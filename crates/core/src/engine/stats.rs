@@ -9,7 +9,9 @@
 //! microseconds, `throttle` in milliseconds; per topic `batchsize` in bytes and `batchcnt` in
 //! records) are fixed-size [`WindowAccumulator`]s fed per request, per batch or per response,
 //! never per record. `int_latency` is sampled once per batch (librdkafka samples every
-//! message): the batch's first record's enqueue to its first request being polled. Each
+//! message): the batch's first record's enqueue to its first request being polled. As in
+//! librdkafka, `outbuf_latency` ends and `rtt` starts when a request was written whole (with
+//! write feedback; without it, when the driver polled it). Each
 //! `Event::Stats` emission reports the interval just ended and resets them.
 
 use crate::time::Instant;
@@ -207,9 +209,9 @@ pub struct WindowStats {
 pub(crate) struct BrokerWindows {
     /// Batch first enqueue to its request being polled, µs.
     pub(crate) int_latency: WindowAccumulator,
-    /// Request queued to polled, µs.
+    /// Request queued to written whole (polled, without write feedback), µs.
     pub(crate) outbuf_latency: WindowAccumulator,
-    /// Request polled to response, µs.
+    /// Request written whole (polled, without write feedback) to its response, µs.
     pub(crate) rtt: WindowAccumulator,
     /// Produce throttle time, ms.
     pub(crate) throttle: WindowAccumulator,
@@ -318,9 +320,9 @@ pub struct BrokerSnapshot {
     pub counters: BrokerCounters,
     /// Internal producer queue latency (batch enqueue to request sent), µs.
     pub int_latency: WindowStats,
-    /// Time requests wait for the driver to take them, µs.
+    /// Time requests wait until the socket took them whole, µs.
     pub outbuf_latency: WindowStats,
-    /// Request round-trip time, µs.
+    /// Request round-trip time, from written whole to the response, µs.
     pub rtt: WindowStats,
     /// Produce throttle time from the broker, ms.
     pub throttle: WindowStats,
