@@ -61,10 +61,13 @@ one_run() { # phase client target cell_name flags count rate
     # waited for retries and metadata refreshes, whichever client sent them.
     "$PERF" --bootstrap "$BOOTSTRAP" --topic "$topic" --partitions "$parts" --key 16 --count 2000 --quiet >/dev/null 2>>"$LOG" || true
   fi
-  local line
+  local line stats=()
+  # Open loop: each client's own statistics give the broker's round trips (request written
+  # to response read), the part of the latency no client controls.
+  [ "$rate" -gt 0 ] && stats=(--stats-ms 500)
   # shellcheck disable=SC2086
   line=$("$(bin_of "$client")" "${tgt[@]}" --topic "$topic" $flags --count "$count" --rate "$rate" \
-    $(kind_flags "$client") --label "$name" --quiet 2>>"$LOG" | grep '^{' | tail -1) || line=""
+    "${stats[@]}" $(kind_flags "$client") --label "$name" --quiet 2>>"$LOG" | grep '^{' | tail -1) || line=""
   if [ "$target" = broker ]; then
     "$PERF" delete-topic --bootstrap "$BOOTSTRAP" --topic "$topic" >/dev/null 2>>"$LOG" || true
     # The broker removes the topic's files a second later (file.delete.delay.ms); let that
@@ -75,7 +78,8 @@ one_run() { # phase client target cell_name flags count rate
   echo "$line" | jq -c --arg phase "$phase" --arg client "$client" --arg target "$target" --argjson rate "$rate" \
     '{phase: $phase, client: $client, target: $target, label: .label, rate: $rate, linger_ms: .linger_ms, msgs_per_s: .msgs_per_s,
       p50_us: .lat_us_p50, p99_us: .lat_us_p99, p999_us: .lat_us_p999, max_us: .lat_us_max,
-      cpu_s_per_million: .cpu_s_per_million, records_per_batch: .extra.avg_batch_records}' >>"$RESULTS"
+      cpu_s_per_million: .cpu_s_per_million, records_per_batch: .extra.avg_batch_records,
+      rtt_avg_us: .broker_rtt.avg_us, rtt_p99_us: .broker_rtt.p99_us_median}' >>"$RESULTS"
   echo "  $phase $client rate $rate: $(echo "$line" | jq -r '"\(.msgs_per_s | floor) msgs/s p99 \(.lat_us_p99) us"')" >&2
   echo "$line" | jq -r '.msgs_per_s | floor'
 }
@@ -125,9 +129,11 @@ print("Closed-loop maximum (median msgs/s), then open loop: **own** = each clien
 print("maximum, **shared** = every client at half the lowest maximum. Latency from each record's")
 print("intended send time to its delivery report (HDR, µs -> ms). p99 shown as median [min-max] of")
 print("the runs. Target: p99 at half the maximum <= linger.ms + 2 ms, and not above librdkafka's")
-print("(compared at the shared rate, the same load).\n")
-print("| cell | target | client | max msgs/s | own: rate | p50 ms | p99 ms | p99.9 ms | shared: rate | p99 ms | p99 <= linger+2 | p99 <= rdkafka (shared) |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("(compared at the shared rate, the same load). rtt: the broker's round trip (request written")
+print("to response read) from the client's own statistics at the shared rate, median of the runs' mean")
+print("and of their 500 ms windows' p99: the share of the latency spent at the broker.\n")
+print("| cell | target | client | max msgs/s | own: rate | p50 ms | p99 ms | p99.9 ms | shared: rate | p99 ms | rtt mean / p99 ms | p99 <= linger+2 | p99 <= rdkafka (shared) |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for label, target in cells:
     rd_shared = med([r["p99_us"] for r in g[(label, target, "shared", "rdkafka:base")]])
     for c in clients:
@@ -138,11 +144,14 @@ for label, target in cells:
         p99 = [r["p99_us"] / 1000 for r in own]; sp99 = [r["p99_us"] / 1000 for r in sh]
         ok_linger = "yes" if med(p99) <= linger + 2 else "**no**"
         ok_rd = "-" if c.startswith("rdkafka") or not sp99 else ("yes" if med(sp99) * 1000 <= rd_shared else "**no**")
-        print("| %s | %s | %s | %.2f M | %.2f M | %.2f | %.2f [%.2f-%.2f] | %.2f | %s | %s | %s | %s |" % (
+        ravg = [r["rtt_avg_us"] / 1000 for r in sh if r.get("rtt_avg_us") is not None]
+        rp99 = [r["rtt_p99_us"] / 1000 for r in sh if r.get("rtt_p99_us") is not None]
+        rtt = "%.2f / %.2f" % (med(ravg), med(rp99)) if ravg else "-"
+        print("| %s | %s | %s | %.2f M | %.2f M | %.2f | %.2f [%.2f-%.2f] | %.2f | %s | %s | %s | %s | %s |" % (
             label, target, c, med([r["msgs_per_s"] for r in mx]) / 1e6, own[0]["rate"] / 1e6,
             med([r["p50_us"] for r in own]) / 1000, med(p99), min(p99), max(p99),
             med([r["p999_us"] for r in own]) / 1000,
             "%.2f M" % (sh[0]["rate"] / 1e6) if sh else "-",
-            "%.2f [%.2f-%.2f]" % (med(sp99), min(sp99), max(sp99)) if sp99 else "-", ok_linger, ok_rd))
+            "%.2f [%.2f-%.2f]" % (med(sp99), min(sp99), max(sp99)) if sp99 else "-", rtt, ok_linger, ok_rd))
 PY
 echo "wrote $OUT/latency.md" >&2

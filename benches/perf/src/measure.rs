@@ -39,6 +39,9 @@ Workload and target:
   --rate MSGS_PER_S       open loop: send at this rate, latency from the intended send time
                           (default 0 = as fast as possible, closed loop)
   --queue-max N           queue.buffering.max.messages (default 100000, librdkafka's)
+  --stats-ms MS           statistics.interval.ms: report the broker round trip (request
+                          written to response read, from the client's own statistics, per
+                          window) as broker_rtt (default 0 = off)
   --idle-secs S           after the run, keep the (connected, empty) producer idle for S
                           seconds and report the CPU it used meanwhile (extra.idle)
   --label TEXT            free text copied into the report
@@ -94,6 +97,8 @@ pub struct Workload {
     pub idle_secs: u64,
     /// `queue.buffering.max.messages`.
     pub queue_max: u64,
+    /// `statistics.interval.ms` (0 = off): the broker round trip goes into the report.
+    pub stats_ms: u64,
     /// Free text for the report.
     pub label: String,
     /// Where to append the JSON line.
@@ -123,6 +128,7 @@ impl Default for Workload {
             rate: 0,
             idle_secs: 0,
             queue_max: 100_000,
+            stats_ms: 0,
             label: String::new(),
             json: None,
             progress: true,
@@ -182,6 +188,7 @@ impl Workload {
                 "--rate" => w.rate = num(&a, it.next())?,
                 "--idle-secs" => w.idle_secs = num(&a, it.next())?,
                 "--queue-max" => w.queue_max = num(&a, it.next())?,
+                "--stats-ms" => w.stats_ms = num(&a, it.next())?,
                 "--label" => w.label = need(it.next())?,
                 "--json" => w.json = Some(need(it.next())?),
                 "--quiet" => w.progress = false,
@@ -304,6 +311,18 @@ pub struct Recorder {
     delivered: AtomicU64,
     failed: AtomicU64,
     first_error: Mutex<Option<String>>,
+    rtt: Mutex<Vec<RttWindow>>,
+}
+
+/// One statistics window of one broker's round trips (librdkafka's `brokers.*.rtt`).
+#[derive(Clone, Copy, Debug)]
+pub struct RttWindow {
+    /// Round trips in the window.
+    pub cnt: i64,
+    /// Their mean, µs.
+    pub avg_us: i64,
+    /// Their 99th percentile, µs.
+    pub p99_us: i64,
 }
 
 impl Recorder {
@@ -319,7 +338,42 @@ impl Recorder {
             delivered: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             first_error: Mutex::new(None),
+            rtt: Mutex::new(Vec::new()),
         }
+    }
+
+    /// A statistics window's round trips to one broker (windows without any are skipped).
+    pub fn broker_rtt(&self, w: RttWindow) {
+        if w.cnt > 0
+            && let Ok(mut v) = self.rtt.lock()
+        {
+            v.push(w);
+        }
+    }
+
+    /// The broker round trips seen in the statistics: the windows' count, the mean over all
+    /// round trips, and the median and largest of the windows' p99 (`null` without any).
+    fn rtt_summary(&self) -> serde_json::Value {
+        let Ok(mut v) = self.rtt.lock().map(|v| v.clone()) else {
+            return serde_json::Value::Null;
+        };
+        if v.is_empty() {
+            return serde_json::Value::Null;
+        }
+        let cnt: i64 = v.iter().map(|w| w.cnt).sum();
+        let avg = v
+            .iter()
+            .map(|w| w.avg_us as f64 * w.cnt as f64)
+            .sum::<f64>()
+            / cnt as f64;
+        v.sort_by_key(|w| w.p99_us);
+        serde_json::json!({
+            "windows": v.len(),
+            "round_trips": cnt,
+            "avg_us": avg,
+            "p99_us_median": v[v.len() / 2].p99_us,
+            "p99_us_max": v[v.len() - 1].p99_us,
+        })
     }
 
     /// When the run started.
@@ -492,6 +546,7 @@ pub fn report(
         "lat_us_p999": p999,
         "lat_us_max": max,
         "lat_us_mean": mean,
+        "broker_rtt": rec.rtt_summary(),
         "extra": extra,
     })
 }
@@ -709,5 +764,28 @@ mod tests {
         assert_eq!(v["delivered"], 1);
         assert_eq!(v["first_error"], "boom");
         assert!(v["peak_rss_kib"].as_u64().unwrap() > 0);
+        assert!(v["broker_rtt"].is_null(), "no statistics, no round trips");
+    }
+
+    #[test]
+    fn broker_round_trips_are_summarised_over_the_statistics_windows() {
+        let r = Recorder::new();
+        let w = |cnt, avg_us, p99_us| RttWindow {
+            cnt,
+            avg_us,
+            p99_us,
+        };
+        // A bootstrap broker's empty window is not a round trip of 0 µs.
+        r.broker_rtt(w(0, 0, 0));
+        r.broker_rtt(w(100, 1000, 4000));
+        r.broker_rtt(w(300, 2000, 9000));
+        r.broker_rtt(w(100, 500, 2000));
+        let s = r.rtt_summary();
+        assert_eq!(s["windows"], 3);
+        assert_eq!(s["round_trips"], 500);
+        // Weighted by round trips: (100*1000 + 300*2000 + 100*500) / 500.
+        assert_eq!(s["avg_us"], 1500.0);
+        assert_eq!(s["p99_us_median"], 4000);
+        assert_eq!(s["p99_us_max"], 9000);
     }
 }

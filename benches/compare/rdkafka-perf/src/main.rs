@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use measure::{ProcStats, Recorder, ServeCadence, SinkProcess, Workload};
+use measure::{ProcStats, Recorder, RttWindow, ServeCadence, SinkProcess, Workload};
 use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -24,6 +24,7 @@ use rdkafka::producer::{
     BaseProducer, BaseRecord, DeliveryResult, FutureProducer, FutureRecord, Producer,
     ProducerContext, ThreadedProducer,
 };
+use rdkafka::statistics::Statistics;
 
 type Error = Box<dyn std::error::Error>;
 
@@ -99,6 +100,9 @@ fn config(w: &Workload, overrides: &[(String, String)]) -> ClientConfig {
         .set("compression.type", &w.compression)
         .set("enable.idempotence", w.idempotence.to_string())
         .set("queue.buffering.max.messages", w.queue_max.to_string());
+    if w.stats_ms > 0 {
+        c.set("statistics.interval.ms", w.stats_ms.to_string());
+    }
     for (k, v) in overrides {
         c.set(k, v);
     }
@@ -108,7 +112,34 @@ fn config(w: &Workload, overrides: &[(String, String)]) -> ClientConfig {
 /// Delivery reports into the recorder; the opaque is the intended send time (ns).
 struct PerfContext(Arc<Recorder>);
 
-impl ClientContext for PerfContext {}
+impl ClientContext for PerfContext {
+    fn stats(&self, statistics: Statistics) {
+        record_rtt(&self.0, &statistics);
+    }
+}
+
+/// The FutureProducer's context: only the statistics (its reports go to its futures).
+struct StatsContext(Arc<Recorder>);
+
+impl ClientContext for StatsContext {
+    fn stats(&self, statistics: Statistics) {
+        record_rtt(&self.0, &statistics);
+    }
+}
+
+/// Each broker's round-trip window (`--stats-ms`) into the recorder; bootstrap entries
+/// (node -1: only the first ApiVersions and Metadata) are left out.
+fn record_rtt(rec: &Recorder, statistics: &Statistics) {
+    for b in statistics.brokers.values().filter(|b| b.nodeid >= 0) {
+        if let Some(w) = &b.rtt {
+            rec.broker_rtt(RttWindow {
+                cnt: w.cnt,
+                avg_us: w.avg,
+                p99_us: w.p99,
+            });
+        }
+    }
+}
 
 impl ProducerContext for PerfContext {
     type DeliveryOpaque = usize;
@@ -249,7 +280,8 @@ fn run_future_in_order(
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let producer: FutureProducer = config(w, overrides).create()?;
+    let producer: FutureProducer<StatsContext> =
+        config(w, overrides).create_with_context(StatsContext(Arc::clone(rec)))?;
     let (value, keys) = (w.value(), w.keys());
     let sent = Arc::new(AtomicU64::new(0));
     progress(w, rec, &sent);
@@ -332,7 +364,8 @@ fn run_future(
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let producer: FutureProducer = config(w, overrides).create()?;
+    let producer: FutureProducer<StatsContext> =
+        config(w, overrides).create_with_context(StatsContext(Arc::clone(rec)))?;
     let (value, keys) = (w.value(), w.keys());
     let sent = Arc::new(AtomicU64::new(0));
     progress(w, rec, &sent);

@@ -25,7 +25,10 @@ use purekafka::producer::{
     BaseProducer, BaseRecord, DeliveryResult, FutureProducer, FutureRecord, Producer,
     ProducerContext, ThreadedProducer,
 };
-use purekafka_perf::measure::{self, ProcStats, Recorder, ServeCadence, SinkProcess, Workload};
+use purekafka::statistics::Statistics;
+use purekafka_perf::measure::{
+    self, ProcStats, Recorder, RttWindow, ServeCadence, SinkProcess, Workload,
+};
 use purekafka_testkit::broker::{BrokerOptions, Kafka, kafka_runtime};
 
 type Error = Box<dyn std::error::Error>;
@@ -145,6 +148,9 @@ fn config(w: &Workload, overrides: &[(String, String)]) -> ClientConfig {
         .set("compression.type", &w.compression)
         .set("enable.idempotence", w.idempotence.to_string())
         .set("queue.buffering.max.messages", w.queue_max.to_string());
+    if w.stats_ms > 0 {
+        c.set("statistics.interval.ms", w.stats_ms.to_string());
+    }
     for (k, v) in overrides {
         c.set(k, v);
     }
@@ -154,7 +160,34 @@ fn config(w: &Workload, overrides: &[(String, String)]) -> ClientConfig {
 /// Delivery reports into the recorder; the opaque is the intended send time (ns).
 struct PerfContext(Arc<Recorder>);
 
-impl ClientContext for PerfContext {}
+impl ClientContext for PerfContext {
+    fn stats(&self, statistics: Statistics) {
+        record_rtt(&self.0, &statistics);
+    }
+}
+
+/// The FutureProducer's context: only the statistics (its reports go to its futures).
+struct StatsContext(Arc<Recorder>);
+
+impl ClientContext for StatsContext {
+    fn stats(&self, statistics: Statistics) {
+        record_rtt(&self.0, &statistics);
+    }
+}
+
+/// Each broker's round-trip window (`--stats-ms`) into the recorder; bootstrap entries
+/// (node -1: only the first ApiVersions and Metadata) are left out.
+fn record_rtt(rec: &Recorder, statistics: &Statistics) {
+    for b in statistics.brokers.values().filter(|b| b.nodeid >= 0) {
+        if let Some(w) = &b.rtt {
+            rec.broker_rtt(RttWindow {
+                cnt: w.cnt,
+                avg_us: w.avg,
+                p99_us: w.p99,
+            });
+        }
+    }
+}
 
 impl ProducerContext for PerfContext {
     type DeliveryOpaque = usize;
@@ -295,7 +328,8 @@ fn run_future_in_order(
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let producer: FutureProducer = config(w, x).create()?;
+    let producer: FutureProducer<StatsContext> =
+        config(w, x).create_with_context(StatsContext(Arc::clone(rec)))?;
     let (value, keys) = (w.value(), w.keys());
     let sent = Arc::new(AtomicU64::new(0));
     progress(w, rec, &sent);
@@ -378,7 +412,8 @@ fn run_future(
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let producer: FutureProducer = config(w, x).create()?;
+    let producer: FutureProducer<StatsContext> =
+        config(w, x).create_with_context(StatsContext(Arc::clone(rec)))?;
     let (value, keys) = (w.value(), w.keys());
     let sent = Arc::new(AtomicU64::new(0));
     progress(w, rec, &sent);
