@@ -4,7 +4,8 @@
 # closed loop (RUNS alternating runs, median); then open loop (`--rate`, latency from each
 # record's intended send time, so a stalled producer cannot hide its backlog) every client
 # runs at half its own maximum, and all clients at one shared rate, half the lowest maximum
-# (the same load for everyone). RUNS alternating runs each, LAT_SECS seconds per run.
+# (the same load for everyone). RUNS alternating runs each, LAT_SECS seconds per run, each
+# after a warm-up (`--warmup`), with the broker round trip from the clients' own statistics.
 # Writes OUT/latency.jsonl and OUT/latency.md. About 15 minutes with the defaults.
 #
 # Usage: benches/compare/latency.sh [RUNS] [OUT_DIR]
@@ -61,10 +62,13 @@ one_run() { # phase client target cell_name flags count rate
     # waited for retries and metadata refreshes, whichever client sent them.
     "$PERF" --bootstrap "$BOOTSTRAP" --topic "$topic" --partitions "$parts" --key 16 --count 2000 --quiet >/dev/null 2>>"$LOG" || true
   fi
-  local line stats=()
+  # --warmup: connections and metadata are set up before the clock starts. Cold, each run's
+  # first requests took 60-100 ms at the broker (both clients; a new connection's first
+  # requests while the sending thread keeps a CPU busy), 3 % of a 3 s run's records.
+  local line stats=(--warmup)
   # Open loop: each client's own statistics give the broker's round trips (request written
   # to response read), the part of the latency no client controls.
-  [ "$rate" -gt 0 ] && stats=(--stats-ms 500)
+  [ "$rate" -gt 0 ] && stats+=(--stats-ms 500)
   # shellcheck disable=SC2086
   line=$("$(bin_of "$client")" "${tgt[@]}" --topic "$topic" $flags --count "$count" --rate "$rate" \
     "${stats[@]}" $(kind_flags "$client") --label "$name" --quiet 2>>"$LOG" | grep '^{' | tail -1) || line=""

@@ -39,6 +39,9 @@ Workload and target:
   --rate MSGS_PER_S       open loop: send at this rate, latency from the intended send time
                           (default 0 = as fast as possible, closed loop)
   --queue-max N           queue.buffering.max.messages (default 100000, librdkafka's)
+  --warmup                before the run, send one record to each partition and wait for
+                          its report, unmeasured: connections and metadata are in place
+                          when the clock starts (steady-state latency)
   --stats-ms MS           statistics.interval.ms: report the broker round trip (request
                           written to response read, from the client's own statistics, per
                           window) as broker_rtt (default 0 = off)
@@ -99,6 +102,8 @@ pub struct Workload {
     pub queue_max: u64,
     /// `statistics.interval.ms` (0 = off): the broker round trip goes into the report.
     pub stats_ms: u64,
+    /// Set up connections and metadata before the clock starts (`--warmup`).
+    pub warmup: bool,
     /// Free text for the report.
     pub label: String,
     /// Where to append the JSON line.
@@ -129,6 +134,7 @@ impl Default for Workload {
             idle_secs: 0,
             queue_max: 100_000,
             stats_ms: 0,
+            warmup: false,
             label: String::new(),
             json: None,
             progress: true,
@@ -189,6 +195,7 @@ impl Workload {
                 "--idle-secs" => w.idle_secs = num(&a, it.next())?,
                 "--queue-max" => w.queue_max = num(&a, it.next())?,
                 "--stats-ms" => w.stats_ms = num(&a, it.next())?,
+                "--warmup" => w.warmup = true,
                 "--label" => w.label = need(it.next())?,
                 "--json" => w.json = Some(need(it.next())?),
                 "--quiet" => w.progress = false,
@@ -306,13 +313,18 @@ fn status_field(status: &str, name: &str) -> u64 {
 /// opaque) to the report.
 #[derive(Debug)]
 pub struct Recorder {
-    start: Instant,
+    base: Instant,
+    /// The run's start, in ns after `base` (moved by `restart`).
+    origin_ns: AtomicU64,
     hist: Mutex<Histogram<u64>>,
     delivered: AtomicU64,
     failed: AtomicU64,
     first_error: Mutex<Option<String>>,
     rtt: Mutex<Vec<RttWindow>>,
 }
+
+/// The opaque of `--warmup` records: their reports are not recorded.
+pub const WARMUP_OPAQUE: usize = usize::MAX;
 
 /// One statistics window of one broker's round trips (librdkafka's `brokers.*.rtt`).
 #[derive(Clone, Copy, Debug)]
@@ -329,7 +341,8 @@ impl Recorder {
     /// A recorder whose clock starts now.
     pub fn new() -> Self {
         Self {
-            start: Instant::now(),
+            base: Instant::now(),
+            origin_ns: AtomicU64::new(0),
             // 1 µs .. 10 min, 3 significant digits.
             hist: Mutex::new(
                 Histogram::new_with_bounds(1, 600_000_000, 3)
@@ -378,12 +391,31 @@ impl Recorder {
 
     /// When the run started.
     pub fn start(&self) -> Instant {
-        self.start
+        self.base + Duration::from_nanos(self.origin_ns.load(Ordering::Relaxed))
     }
 
     /// Nanoseconds since the start.
     pub fn now_ns(&self) -> u64 {
-        u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        u64::try_from(self.base.elapsed().as_nanos())
+            .unwrap_or(u64::MAX)
+            .saturating_sub(self.origin_ns.load(Ordering::Relaxed))
+    }
+
+    /// Starts the run again from now, forgetting what was recorded (after a warm-up).
+    pub fn restart(&self) {
+        let now = u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.origin_ns.store(now, Ordering::Relaxed);
+        if let Ok(mut h) = self.hist.lock() {
+            h.reset();
+        }
+        self.delivered.store(0, Ordering::Relaxed);
+        self.failed.store(0, Ordering::Relaxed);
+        if let Ok(mut e) = self.first_error.lock() {
+            *e = None;
+        }
+        if let Ok(mut v) = self.rtt.lock() {
+            v.clear();
+        }
     }
 
     /// The intended send time of message `i` (open loop) or now (closed loop), in ns.
@@ -765,6 +797,27 @@ mod tests {
         assert_eq!(v["first_error"], "boom");
         assert!(v["peak_rss_kib"].as_u64().unwrap() > 0);
         assert!(v["broker_rtt"].is_null(), "no statistics, no round trips");
+    }
+
+    #[test]
+    fn a_restart_forgets_the_warm_up_and_moves_the_clock() {
+        let r = Recorder::new();
+        r.ok(0);
+        r.failed(&"warm-up");
+        r.broker_rtt(RttWindow {
+            cnt: 1,
+            avg_us: 50_000,
+            p99_us: 50_000,
+        });
+        std::thread::sleep(Duration::from_millis(20));
+        let before = r.now_ns();
+        r.restart();
+        assert!(r.now_ns() < before, "the clock starts again");
+        assert_eq!((r.done(), r.failures()), (0, 0));
+        assert!(r.rtt_summary().is_null());
+        assert!(r.first_error.lock().unwrap().is_none());
+        assert!(r.hist.lock().unwrap().is_empty());
+        assert_eq!(r.intended_ns(1000, 1000), 1_000_000_000);
     }
 
     #[test]

@@ -79,10 +79,23 @@ fn run() -> Result<(), Error> {
                     )),
             );
         }
+        let (value, keys) = (w.value(), w.keys());
+        // `--warmup`: one record to each partition, unmeasured, before the clock starts.
+        if w.warmup {
+            for producer in &producers {
+                let record = Record {
+                    key: None,
+                    value: Some(value.clone()),
+                    headers: Default::default(),
+                    timestamp: chrono::Utc::now(),
+                };
+                producer.produce(record).await?;
+            }
+            rec.restart();
+        }
         if w.progress {
             measure::progress_thread(Arc::clone(&rec), Arc::clone(&sent), w.count);
         }
-        let (value, keys) = (w.value(), w.keys());
         let t0 = Instant::now();
         let mut pending = FuturesUnordered::new();
         let finish =

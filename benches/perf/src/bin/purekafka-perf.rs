@@ -27,7 +27,7 @@ use purekafka::producer::{
 };
 use purekafka::statistics::Statistics;
 use purekafka_perf::measure::{
-    self, ProcStats, Recorder, RttWindow, ServeCadence, SinkProcess, Workload,
+    self, ProcStats, Recorder, RttWindow, ServeCadence, SinkProcess, WARMUP_OPAQUE, Workload,
 };
 use purekafka_testkit::broker::{BrokerOptions, Kafka, kafka_runtime};
 
@@ -193,11 +193,57 @@ impl ProducerContext for PerfContext {
     type DeliveryOpaque = usize;
 
     fn delivery(&self, r: &DeliveryResult<'_>, intended_ns: usize) {
+        if intended_ns == WARMUP_OPAQUE {
+            return;
+        }
         match r {
             Ok(_) => self.0.ok(intended_ns as u64),
             Err((e, _)) => self.0.failed(e),
         }
     }
+}
+
+/// `--warmup`: one record to each partition, reported before the clock starts, so that
+/// connections and metadata are in place; its reports are not recorded.
+fn warm_up(
+    w: &Workload,
+    rec: &Recorder,
+    mut send: impl FnMut(&[u8], i32) -> Result<(), KafkaError>,
+    flush: impl FnOnce() -> Result<(), KafkaError>,
+) -> Result<(), Error> {
+    if !w.warmup {
+        return Ok(());
+    }
+    let value = w.value();
+    for p in 0..w.partitions {
+        send(&value, p)?;
+    }
+    flush()?;
+    rec.restart();
+    Ok(())
+}
+
+/// [`warm_up`] for the FutureProducer.
+async fn warm_up_future<C: ClientContext + 'static>(
+    w: &Workload,
+    rec: &Recorder,
+    producer: &FutureProducer<C>,
+) -> Result<(), Error> {
+    if !w.warmup {
+        return Ok(());
+    }
+    let value = w.value();
+    for p in 0..w.partitions {
+        let r = FutureRecord::<(), [u8]>::to(&w.topic)
+            .payload(&value[..])
+            .partition(p);
+        producer
+            .send(r, Duration::from_secs(30))
+            .await
+            .map_err(|(e, _)| e)?;
+    }
+    rec.restart();
+    Ok(())
 }
 
 fn is_queue_full(e: &KafkaError) -> bool {
@@ -248,6 +294,17 @@ fn run_base(
 ) -> Result<(Duration, serde_json::Value), Error> {
     let producer: BaseProducer<PerfContext> =
         config(w, x).create_with_context(PerfContext(Arc::clone(rec)))?;
+    warm_up(
+        w,
+        rec,
+        |v, p| {
+            let r = BaseRecord::<(), [u8], usize>::with_opaque_to(&w.topic, WARMUP_OPAQUE)
+                .payload(v)
+                .partition(p);
+            producer.send(r).map_err(|(e, _)| e)
+        },
+        || producer.flush(Duration::from_secs(30)),
+    )?;
     let (value, keys) = (w.value(), w.keys());
     let sent = Arc::new(AtomicU64::new(0));
     progress(w, rec, &sent);
@@ -286,6 +343,17 @@ fn run_threaded(
 ) -> Result<(Duration, serde_json::Value), Error> {
     let producer: ThreadedProducer<PerfContext> =
         config(w, x).create_with_context(PerfContext(Arc::clone(rec)))?;
+    warm_up(
+        w,
+        rec,
+        |v, p| {
+            let r = BaseRecord::<(), [u8], usize>::with_opaque_to(&w.topic, WARMUP_OPAQUE)
+                .payload(v)
+                .partition(p);
+            producer.send(r).map_err(|(e, _)| e)
+        },
+        || producer.flush(Duration::from_secs(30)),
+    )?;
     let (value, keys) = (w.value(), w.keys());
     let sent = Arc::new(AtomicU64::new(0));
     progress(w, rec, &sent);
@@ -330,6 +398,7 @@ fn run_future_in_order(
         .build()?;
     let producer: FutureProducer<StatsContext> =
         config(w, x).create_with_context(StatsContext(Arc::clone(rec)))?;
+    rt.block_on(warm_up_future(w, rec, &producer))?;
     let (value, keys) = (w.value(), w.keys());
     let sent = Arc::new(AtomicU64::new(0));
     progress(w, rec, &sent);
@@ -414,6 +483,7 @@ fn run_future(
         .build()?;
     let producer: FutureProducer<StatsContext> =
         config(w, x).create_with_context(StatsContext(Arc::clone(rec)))?;
+    rt.block_on(warm_up_future(w, rec, &producer))?;
     let (value, keys) = (w.value(), w.keys());
     let sent = Arc::new(AtomicU64::new(0));
     progress(w, rec, &sent);
