@@ -320,6 +320,55 @@ fn metadata_less_topic_times_out_in_pending_queue() {
     assert_eq!(h.engine.in_flight_count(), 0);
 }
 
+/// Thousands of records sent before the topic's metadata arrives wait in chunks: those past
+/// `message.timeout.ms` (a prefix spanning several chunks and part of one) fail, the rest go
+/// to their partitions once the metadata comes, each record reported once, with its value.
+#[test]
+fn many_pending_records_expire_and_replay_across_chunks() {
+    let mut cfg = config();
+    cfg.message_timeout = Some(ms(1_000));
+    let mut h = Harness::new(cfg);
+    h.refuse_connections = true;
+    h.drop_connections();
+    let value = |i: u64| format!("{i:0>100}").into_bytes();
+    // 100-byte values: 2000 records are about 230 KB, several 64 KB chunks.
+    for i in 0..2_000 {
+        h.send("t", None, &value(i), i).unwrap();
+    }
+    h.advance(ms(600));
+    for i in 2_000..4_000 {
+        h.send("t", if i % 2 == 0 { Some(1) } else { None }, &value(i), i)
+            .unwrap();
+    }
+    h.advance(ms(450));
+    let mut seen = std::collections::BTreeMap::new();
+    let check = |h: &mut Harness, seen: &mut std::collections::BTreeMap<u64, _>| {
+        for mut r in h.reports.drain(..) {
+            let error = r.error();
+            for (rec, opaque) in r.drain() {
+                assert_eq!(rec.value(), Some(&value(opaque)[..]), "record {opaque}");
+                assert!(
+                    seen.insert(opaque, error).is_none(),
+                    "{opaque} reported twice"
+                );
+            }
+        }
+    };
+    check(&mut h, &mut seen);
+    assert_eq!(seen.len(), 2_000, "the first 2000 expired");
+    assert!(
+        seen.values()
+            .all(|e| *e == Some(ErrorCode::MessageTimedOut))
+    );
+    assert_eq!(h.engine.stats(h.now).msg_cnt, 2_000);
+    h.refuse_connections = false;
+    h.advance(ms(500));
+    check(&mut h, &mut seen);
+    assert_eq!(seen.len(), 4_000);
+    assert!(seen.range(2_000..).all(|(_, e)| e.is_none()));
+    assert_eq!(h.engine.stats(h.now).msg_cnt, 0);
+}
+
 #[test]
 fn socket_timeout_closes_connection_and_retries() {
     let mut cfg = config();
