@@ -43,6 +43,9 @@ fn run() -> Result<(), Error> {
             other => return Err(format!("unknown flag {other}").into()),
         }
     }
+    if w.stats_ms > 0 {
+        return Err("--stats-ms: rskafka has no statistics".into());
+    }
     let bootstrap = w.bootstrap.clone().ok_or("--bootstrap is required")?;
     let compression = match w.compression.as_str() {
         "none" => Compression::NoCompression,

@@ -368,7 +368,7 @@ impl<O> Engine<O> {
             if bytes >= left {
                 bytes -= left;
                 // Written whole: librdkafka's outbuf latency ends and its rtt starts here,
-                // not when the frame was handed to the socket (a large frame takes a while).
+                // not when the driver took the frame (a large one takes a while to write).
                 windows
                     .outbuf_latency
                     .record_micros(now.saturating_duration_since(head.queued_at));
