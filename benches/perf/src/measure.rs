@@ -326,6 +326,27 @@ pub struct Recorder {
 /// The opaque of `--warmup` records: their reports are not recorded.
 pub const WARMUP_OPAQUE: usize = usize::MAX;
 
+/// `--warmup`: one record to each partition (`send(value, partition)`, then `flush`),
+/// reported before the clock starts, so that connections and metadata are in place; the
+/// tools' delivery callbacks skip [`WARMUP_OPAQUE`]. Nothing without the flag.
+pub fn warm_up<E: std::error::Error + 'static>(
+    w: &Workload,
+    rec: &Recorder,
+    mut send: impl FnMut(&[u8], i32) -> Result<(), E>,
+    flush: impl FnOnce() -> Result<(), E>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    if !w.warmup {
+        return Ok(());
+    }
+    let value = w.value();
+    for p in 0..w.partitions {
+        send(&value, p)?;
+    }
+    flush()?;
+    rec.restart();
+    Ok(())
+}
+
 /// One statistics window of one broker's round trips (librdkafka's `brokers.*.rtt`).
 #[derive(Clone, Copy, Debug)]
 pub struct RttWindow {

@@ -203,27 +203,14 @@ impl ProducerContext for PerfContext {
     }
 }
 
-/// `--warmup`: one record to each partition, reported before the clock starts, so that
-/// connections and metadata are in place; its reports are not recorded.
-fn warm_up(
-    w: &Workload,
-    rec: &Recorder,
-    mut send: impl FnMut(&[u8], i32) -> Result<(), KafkaError>,
-    flush: impl FnOnce() -> Result<(), KafkaError>,
-) -> Result<(), Error> {
-    if !w.warmup {
-        return Ok(());
-    }
-    let value = w.value();
-    for p in 0..w.partitions {
-        send(&value, p)?;
-    }
-    flush()?;
-    rec.restart();
-    Ok(())
+/// A `--warmup` record for partition `p` (its report is not recorded).
+fn warm_up_record<'a>(w: &'a Workload, v: &'a [u8], p: i32) -> BaseRecord<'a, (), [u8], usize> {
+    BaseRecord::with_opaque_to(&w.topic, WARMUP_OPAQUE)
+        .payload(v)
+        .partition(p)
 }
 
-/// [`warm_up`] for the FutureProducer.
+/// [`measure::warm_up`] for the FutureProducer.
 async fn warm_up_future<C: ClientContext + 'static>(
     w: &Workload,
     rec: &Recorder,
@@ -294,15 +281,10 @@ fn run_base(
 ) -> Result<(Duration, serde_json::Value), Error> {
     let producer: BaseProducer<PerfContext> =
         config(w, x).create_with_context(PerfContext(Arc::clone(rec)))?;
-    warm_up(
+    measure::warm_up(
         w,
         rec,
-        |v, p| {
-            let r = BaseRecord::<(), [u8], usize>::with_opaque_to(&w.topic, WARMUP_OPAQUE)
-                .payload(v)
-                .partition(p);
-            producer.send(r).map_err(|(e, _)| e)
-        },
+        |v, p| producer.send(warm_up_record(w, v, p)).map_err(|(e, _)| e),
         || producer.flush(Duration::from_secs(30)),
     )?;
     let (value, keys) = (w.value(), w.keys());
@@ -343,15 +325,10 @@ fn run_threaded(
 ) -> Result<(Duration, serde_json::Value), Error> {
     let producer: ThreadedProducer<PerfContext> =
         config(w, x).create_with_context(PerfContext(Arc::clone(rec)))?;
-    warm_up(
+    measure::warm_up(
         w,
         rec,
-        |v, p| {
-            let r = BaseRecord::<(), [u8], usize>::with_opaque_to(&w.topic, WARMUP_OPAQUE)
-                .payload(v)
-                .partition(p);
-            producer.send(r).map_err(|(e, _)| e)
-        },
+        |v, p| producer.send(warm_up_record(w, v, p)).map_err(|(e, _)| e),
         || producer.flush(Duration::from_secs(30)),
     )?;
     let (value, keys) = (w.value(), w.keys());
