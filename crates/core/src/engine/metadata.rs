@@ -97,8 +97,8 @@ const PENDING_CHUNK_BYTES: usize = 64 * 1024;
 /// 15 MB of records). A full chunk is followed by a new one, never reallocated.
 #[derive(Debug)]
 pub(crate) struct Pending<O> {
+    /// Never holds an empty chunk.
     chunks: VecDeque<PendingChunk<O>>,
-    len: usize,
 }
 
 #[derive(Debug)]
@@ -111,7 +111,6 @@ impl<O> Default for Pending<O> {
     fn default() -> Self {
         Self {
             chunks: VecDeque::new(),
-            len: 0,
         }
     }
 }
@@ -145,7 +144,6 @@ impl<O> Pending<O> {
         if let Some(c) = self.chunks.back_mut() {
             c.metas.push(meta);
         }
-        self.len += 1;
     }
 
     fn first(&self) -> Option<&PendingMeta<O>> {
@@ -181,11 +179,12 @@ impl<O> Topic<O> {
     }
 
     pub(crate) fn pending_is_empty(&self) -> bool {
-        self.pending.len == 0
+        self.pending.chunks.is_empty()
     }
 
+    /// Records pending (for the statistics; chunks hold hundreds each).
     pub(crate) fn pending_len(&self) -> usize {
-        self.pending.len
+        self.pending.chunks.iter().map(|c| c.metas.len()).sum()
     }
 }
 
@@ -366,7 +365,7 @@ impl<O> Engine<O> {
     ) {
         let msg_timeout = self.cfg.message_timeout;
         let topic = &mut self.topics[tid.0 as usize];
-        let first = topic.pending.len == 0;
+        let first = topic.pending.chunks.is_empty();
         topic.pending.push(
             record.timestamp_ms,
             record.key,
@@ -399,7 +398,6 @@ impl<O> Engine<O> {
             let Some(chunk) = pending.chunks.pop_front() else {
                 break;
             };
-            pending.len -= chunk.metas.len();
             let base_ts = chunk.buf.base_timestamp();
             let mut cursor = chunk.buf.cursor();
             let mut failed = Vec::new();
@@ -417,7 +415,6 @@ impl<O> Engine<O> {
                 }
             }
             self.fail_replayed(now, tid, failed, ErrorCode::MessageTimedOut);
-            pending.len += rest.len;
             while let Some(c) = rest.chunks.pop_back() {
                 pending.chunks.push_front(c);
             }
