@@ -555,6 +555,33 @@ fn stats_events_follow_the_interval() {
 }
 
 #[test]
+fn without_statistics_no_window_is_kept() {
+    // librdkafka's windows are disabled without `statistics.interval.ms`; ours too, so a
+    // producer without statistics pays neither their buckets nor the per-record samples.
+    let mut h = Harness::new(config());
+    h.warm_up("t");
+    for i in 0..5 {
+        h.send("t", Some(0), b"abcdef", i).unwrap();
+    }
+    h.advance(ms(30));
+    let delivered: usize = h.reports.iter().map(|r| r.records().count()).sum();
+    assert_eq!(delivered, 5);
+    let s = h.engine.stats(h.now);
+    assert!(h.stats.is_empty());
+    assert_eq!(s.topics[0].batchcnt.cnt, 0);
+    assert!(s.brokers.iter().all(|b| b.int_latency.cnt == 0
+        && b.rtt.cnt == 0
+        && b.outbuf_latency.cnt == 0
+        && b.throttle.cnt == 0));
+    // The counters are kept regardless.
+    assert!(
+        s.brokers.iter().any(|b| b.counters.tx > 0),
+        "{:?}",
+        s.brokers
+    );
+}
+
+#[test]
 fn stats_windows_cover_one_interval() {
     let mut cfg = config();
     cfg.statistics_interval = ms(1_000);
@@ -603,8 +630,8 @@ fn stats_windows_cover_one_interval() {
     // The produce response was withheld ~30ms after the request was polled (µs).
     assert!(b.rtt.max >= 25_000, "{:?}", b.rtt);
     assert!(b.rtt.p99_99 <= b.rtt.max);
-    // One sample per batch, each waiting at least linger.ms (5ms) in the queue.
-    assert_eq!(b.int_latency.cnt, 2);
+    // One sample per record, as librdkafka's: all eight waited at least linger.ms (5ms).
+    assert_eq!(b.int_latency.cnt, 8);
     assert!(b.int_latency.min >= 5_000, "{:?}", b.int_latency);
     assert!(b.outbuf_latency.cnt >= 1);
     assert_eq!(b.throttle.cnt, 1);

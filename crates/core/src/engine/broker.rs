@@ -353,6 +353,7 @@ impl<O> Engine<O> {
             return false;
         };
         let threshold = self.backpressure_threshold();
+        let stats = self.stats_enabled();
         let broker = &mut self.brokers[b];
         let windows = &mut broker.windows;
         let Some(c) = broker.conn.as_mut().filter(|c| c.id == conn) else {
@@ -369,9 +370,11 @@ impl<O> Engine<O> {
                 bytes -= left;
                 // Written whole: librdkafka's outbuf latency ends and its rtt starts here,
                 // not when the driver took the frame (a large one takes a while to write).
-                windows
-                    .outbuf_latency
-                    .record_micros(now.saturating_duration_since(head.queued_at));
+                if stats {
+                    windows
+                        .outbuf_latency
+                        .record_micros(now.saturating_duration_since(head.queued_at));
+                }
                 if let Some(corr) = head.corr {
                     if let Some(r) = c.in_flight.iter_mut().find(|r| r.corr == corr) {
                         r.sent_at = now;
@@ -428,23 +431,19 @@ impl<O> Engine<O> {
                 self.deferred_since = Some(now);
             }
         }
+        let stats = self.stats_enabled();
         let broker = &mut self.brokers[o.broker];
         broker.counters.tx += 1;
         broker.counters.tx_bytes += len;
-        if !self.write_feedback {
+        if stats && !self.write_feedback {
             broker
                 .windows
                 .outbuf_latency
                 .record_micros(now.saturating_duration_since(o.queued_at));
         }
-        // int_latency per batch (librdkafka samples per message), on its first send only: a
-        // retry's wait is backoff, not queueing.
-        for (_, batch) in &o.acks0 {
-            if batch.attempts == 1 {
-                broker
-                    .windows
-                    .int_latency
-                    .record_micros(now.saturating_duration_since(batch.first_enqueue));
+        if stats {
+            for (_, batch) in &o.acks0 {
+                record_int_latency(&mut broker.windows, batch, now);
             }
         }
         if let (Some(corr), Some(c)) = (o.corr, broker.conn.as_mut()) {
@@ -456,11 +455,8 @@ impl<O> Engine<O> {
                             if let Some(t) = self.cfg.message_timeout {
                                 deadline = deadline.min(b.first_enqueue + t);
                             }
-                            if b.attempts == 1 {
-                                broker
-                                    .windows
-                                    .int_latency
-                                    .record_micros(now.saturating_duration_since(b.first_enqueue));
+                            if stats {
+                                record_int_latency(&mut broker.windows, b, now);
                             }
                         }
                     }
@@ -520,7 +516,7 @@ impl<O> Engine<O> {
         let Some(req) = c.in_flight.remove(pos) else {
             return;
         };
-        if req.sent {
+        if req.sent && self.stats_enabled() {
             self.brokers[b]
                 .windows
                 .rtt
@@ -602,7 +598,9 @@ impl<O> Engine<O> {
                         self.on_produce_response(now, batches, &resp);
                         // librdkafka samples every Produce response's throttle, zeros included.
                         let ms = u64::try_from(resp.throttle_time_ms).unwrap_or(0);
-                        self.brokers[b].windows.throttle.record(ms);
+                        if self.stats_enabled() {
+                            self.brokers[b].windows.throttle.record(ms);
+                        }
                         self.throttle(now, b, resp.throttle_time_ms);
                     }
                     Err(e) => {
@@ -1010,5 +1008,19 @@ impl<O> Conn<O> {
         // Wraps after 2^31 requests; ids only need to be unique among those in flight.
         self.next_corr = if c == i32::MAX { 1 } else { c + 1 };
         c
+    }
+}
+
+/// librdkafka's `int_latency`: each record's wait from `send` to its batch going into a
+/// request, sampled per record as librdkafka does, on the batch's first send only (a retry's
+/// wait is backoff, not queueing).
+fn record_int_latency<O>(windows: &mut BrokerWindows, batch: &Batch<O>, now: Instant) {
+    if batch.attempts != 1 {
+        return;
+    }
+    for meta in &batch.metas {
+        windows
+            .int_latency
+            .record_micros(now.saturating_duration_since(meta.enqueued));
     }
 }

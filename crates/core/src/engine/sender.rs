@@ -127,6 +127,7 @@ impl<O> Engine<O> {
         // Compression offload: a batch goes out only once the caller compressed it.
         let offload = self.compress_offload && compression != Compression::None;
         let mut to_compress = Vec::new();
+        let stats = self.stats_enabled();
         for key in chosen {
             let part = self.part_mut(key);
             // An open batch that `closed_only` holds back: it may ride along, but is not
@@ -191,7 +192,7 @@ impl<O> Engine<O> {
             }
             size += batch.wire_size();
             parts.push((key, batch));
-            if let Some((bytes, records)) = first_seal {
+            if let Some((bytes, records)) = first_seal.filter(|_| stats) {
                 let windows = &mut self.topics[key.topic.0 as usize].windows;
                 windows.batchsize.record(bytes as u64);
                 windows.batchcnt.record(records as u64);

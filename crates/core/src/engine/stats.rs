@@ -8,30 +8,33 @@
 //! librdkafka's rolling windows (per broker `int_latency`, `outbuf_latency` and `rtt` in
 //! microseconds, `throttle` in milliseconds; per topic `batchsize` in bytes and `batchcnt` in
 //! records) are fixed-size [`WindowAccumulator`]s fed per request, per batch or per response,
-//! never per record. `int_latency` is sampled once per batch (librdkafka samples every
-//! message): the batch's first record's enqueue to its first request being polled. As in
+//! and `int_latency` per record, as librdkafka's are: each record's `send` to its batch's first
+//! request being polled. They are kept only when statistics are enabled. As in
 //! librdkafka, `outbuf_latency` ends and `rtt` starts when a request was written whole (with
 //! write feedback; without it, when the driver polled it). Each
 //! `Event::Stats` emission reports the interval just ended and resets them.
 
 use crate::time::Instant;
 
-/// Exact values below this are counted one per bucket.
-const LINEAR: u64 = 16;
-/// Sub-buckets per power of two above [`LINEAR`] (3 bits of mantissa: buckets at most
-/// 12.5% wide relative to their lower bound).
-const SUB_BITS: u32 = 3;
+/// Sub-buckets per power of two (6 bits of mantissa: buckets at most 1/64 = 1.6% wide
+/// relative to their lower bound, about librdkafka's two significant digits).
+const SUB_BITS: u32 = 6;
+/// Exact values below this are counted one per bucket (the first octave as wide as a bucket
+/// of one).
+const LINEAR: u64 = 1 << SUB_BITS;
 /// Values at or above `2^MAX_EXP` are [`WindowStats::outofrange`] (2^40 µs is 12 days).
 const MAX_EXP: u32 = 40;
-/// Bucket count: the linear ones, then `SUB` per octave from 2^4 to 2^MAX_EXP.
-const BUCKETS: usize = LINEAR as usize + ((MAX_EXP - 4) as usize) * (1 << SUB_BITS);
+/// Bucket count: the linear ones, then `2^SUB_BITS` per octave from `LINEAR` to 2^MAX_EXP.
+const BUCKETS: usize = LINEAR as usize + ((MAX_EXP - SUB_BITS) as usize) * (1 << SUB_BITS);
 
 /// A rolling window of samples over one statistics interval (librdkafka's `rd_avg_t`,
 /// which keeps an HDR histogram): count, sum, min, max and sum of squares are exact; the
-/// percentiles come from fixed log-scale buckets (exact below 16, then 8 buckets per power
-/// of two), so a percentile is the highest value of the bucket holding it, at most 12.5%
-/// above the true sample. Fixed size, no allocation: recording is a few integer operations.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// percentiles come from fixed log-scale buckets (exact below 64, then 64 buckets per power
+/// of two), so a percentile is the highest value of the bucket holding it, at most 1.6%
+/// above the true sample. The buckets (9 KB) are allocated by the first sample, so a client
+/// without statistics, which records none, has none; after that recording is a few integer
+/// operations.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WindowAccumulator {
     cnt: u64,
     sum: u64,
@@ -39,21 +42,8 @@ pub struct WindowAccumulator {
     min: u64,
     max: u64,
     outofrange: u64,
-    buckets: [u32; BUCKETS],
-}
-
-impl Default for WindowAccumulator {
-    fn default() -> Self {
-        Self {
-            cnt: 0,
-            sum: 0,
-            sum_sq: 0,
-            min: 0,
-            max: 0,
-            outofrange: 0,
-            buckets: [0; BUCKETS],
-        }
-    }
+    /// `BUCKETS` counters once a sample was recorded.
+    buckets: Option<Box<[u32]>>,
 }
 
 /// The bucket holding `v` (values past the range land in the last bucket).
@@ -66,7 +56,7 @@ fn bucket_of(v: u64) -> usize {
         return BUCKETS - 1;
     }
     let sub = (v >> (exp - SUB_BITS)) & ((1 << SUB_BITS) - 1);
-    LINEAR as usize + ((exp - 4) as usize) * (1 << SUB_BITS) + sub as usize
+    LINEAR as usize + ((exp - SUB_BITS) as usize) * (1 << SUB_BITS) + sub as usize
 }
 
 /// The highest value bucket `i` holds.
@@ -75,7 +65,7 @@ fn bucket_high(i: usize) -> u64 {
         return i as u64;
     }
     let rel = i - LINEAR as usize;
-    let exp = (rel >> SUB_BITS) as u32 + 4;
+    let exp = (rel >> SUB_BITS) as u32 + SUB_BITS;
     let sub = (rel & ((1 << SUB_BITS) - 1)) as u64;
     let low = (1u64 << exp) + (sub << (exp - SUB_BITS));
     low + (1u64 << (exp - SUB_BITS)) - 1
@@ -97,8 +87,12 @@ impl WindowAccumulator {
         if v >> MAX_EXP != 0 {
             self.outofrange += 1;
         }
-        let b = &mut self.buckets[bucket_of(v)];
-        *b = b.saturating_add(1);
+        let buckets = self
+            .buckets
+            .get_or_insert_with(|| vec![0; BUCKETS].into_boxed_slice());
+        if let Some(b) = buckets.get_mut(bucket_of(v)) {
+            *b = b.saturating_add(1);
+        }
     }
 
     /// Adds a duration sample in microseconds.
@@ -108,7 +102,15 @@ impl WindowAccumulator {
 
     /// Forgets every sample (a new interval starts).
     pub fn reset(&mut self) {
-        *self = Self::default();
+        // The buckets stay allocated: a window in use is reset every interval.
+        let buckets = self.buckets.take().map(|mut b| {
+            b.fill(0);
+            b
+        });
+        *self = Self {
+            buckets,
+            ..Self::default()
+        };
     }
 
     /// Samples recorded.
@@ -122,11 +124,16 @@ impl WindowAccumulator {
         if self.cnt == 0 {
             return 0;
         }
-        // The rank of the sample at `q` (1-based); the float product is exact enough for
-        // counts far beyond one interval's.
-        let rank = ((q * self.cnt as f64).ceil() as u64).clamp(1, self.cnt);
+        let Some(buckets) = &self.buckets else {
+            return self.max;
+        };
+        // The rank of the sample at `q` (1-based), rounded to the nearest as librdkafka's
+        // `rd_hdr_histogram_quantile` does (`q * cnt + 0.5`): with 93 samples the p99 is the
+        // 92nd, not the largest. The float product is exact enough for counts far beyond one
+        // interval's.
+        let rank = ((q * self.cnt as f64 + 0.5) as u64).clamp(1, self.cnt);
         let mut seen = 0u64;
-        for (i, &n) in self.buckets.iter().enumerate() {
+        for (i, &n) in buckets.iter().enumerate() {
             seen += u64::from(n);
             if seen >= rank {
                 // The last bucket also holds the out-of-range samples: only `max` bounds it.
@@ -139,12 +146,17 @@ impl WindowAccumulator {
         self.max
     }
 
+    /// The accumulator's size in use (librdkafka's `hdrsize`): its fields and its buckets.
+    fn hdrsize() -> i64 {
+        (size_of::<Self>() + BUCKETS * size_of::<u32>()) as i64
+    }
+
     /// The window's summary, in librdkafka's fields.
     pub fn stats(&self) -> WindowStats {
         let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         if self.cnt == 0 {
             return WindowStats {
-                hdrsize: size_of::<Self>() as i64,
+                hdrsize: Self::hdrsize(),
                 ..WindowStats::default()
             };
         }
@@ -159,7 +171,7 @@ impl WindowAccumulator {
             sum: as_i64(self.sum),
             cnt: as_i64(self.cnt),
             stddev: var.sqrt() as i64,
-            hdrsize: size_of::<Self>() as i64,
+            hdrsize: Self::hdrsize(),
             p50: as_i64(self.percentile(0.50)),
             p75: as_i64(self.percentile(0.75)),
             p90: as_i64(self.percentile(0.90)),
@@ -207,7 +219,7 @@ pub struct WindowStats {
 /// A broker's windows (accumulators, reset every statistics interval).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct BrokerWindows {
-    /// Batch first enqueue to its request being polled, µs.
+    /// Each record's enqueue to its batch's first request being polled, µs.
     pub(crate) int_latency: WindowAccumulator,
     /// Request queued to written whole (polled, without write feedback), µs.
     pub(crate) outbuf_latency: WindowAccumulator,
@@ -414,6 +426,12 @@ impl<O> super::Engine<O> {
         snap
     }
 
+    /// Whether the rolling windows are kept: only with `statistics.interval.ms` > 0, as in
+    /// librdkafka (its `rd_avg_t`s are disabled without statistics).
+    pub(crate) fn stats_enabled(&self) -> bool {
+        !self.cfg.statistics_interval.is_zero()
+    }
+
     pub(crate) fn snapshot(&self, now: Instant) -> StatsSnapshot {
         let brokers = self
             .brokers
@@ -501,9 +519,10 @@ mod tests {
         // Population standard deviation of these is exactly 2.
         assert_eq!(s.stddev, 2);
         assert_eq!(s.outofrange, 0);
-        assert_eq!(s.hdrsize, size_of::<WindowAccumulator>() as i64);
-        // Below 16 the buckets are exact.
-        assert_eq!((s.p50, s.p75, s.p90, s.p99, s.p99_99), (4, 5, 9, 9, 9));
+        assert_eq!(s.hdrsize, WindowAccumulator::hdrsize());
+        // Below 64 the buckets are exact; the ranks are rounded to the nearest (p90 of 8
+        // samples is the 7th).
+        assert_eq!((s.p50, s.p75, s.p90, s.p99, s.p99_99), (4, 5, 7, 9, 9));
     }
 
     #[test]
@@ -533,16 +552,41 @@ mod tests {
             (0.99, s.p99),
             (0.9999, s.p99_99),
         ] {
-            let exact = (q * 100_000f64).ceil() as u64 * 37;
+            let exact = (q * 100_000f64 + 0.5) as u64 * 37;
             // The estimate is the top of the exact value's bucket: never below it, and at
-            // most one bucket (12.5%) above.
+            // most one bucket (1/64) above.
             assert_eq!(bucket_of(got as u64), bucket_of(exact), "q={q}");
             assert!(
-                got as u64 >= exact && (got as u64) <= exact + exact / 8,
+                got as u64 >= exact && (got as u64) <= exact + exact / 64,
                 "q={q}"
             );
         }
         assert_eq!((s.min, s.max), (37, 3_700_000));
+    }
+
+    #[test]
+    fn quantile_ranks_round_to_the_nearest_as_librdkafka() {
+        // A 500 ms window of 5 ms round trips holds about 100 samples. librdkafka's p99 of
+        // 93 samples is the 92nd (rank 0.99 * 93 + 0.5 = 92.57, truncated), not the largest
+        // (values below 64 are exact, so the ranks show plainly).
+        let mut w = WindowAccumulator::default();
+        for _ in 0..91 {
+            w.record(10);
+        }
+        w.record(40);
+        w.record(7_000);
+        let s = w.stats();
+        assert_eq!((s.cnt, s.p99, s.max), (93, 40, 7_000));
+        // 100 samples: rank 99.5 -> 99, still the second largest.
+        for _ in 0..7 {
+            w.record(10);
+        }
+        let s = w.stats();
+        assert_eq!((s.cnt, s.p99, s.max), (100, 40, 7_000));
+        // One sample is its own p99.
+        let mut one = WindowAccumulator::default();
+        one.record(3_000);
+        assert_eq!(one.stats().p99, 3_000);
     }
 
     #[test]
