@@ -115,6 +115,8 @@ pub(crate) struct State<O> {
     pub(crate) flushers: usize,
     /// Finished transactional operations not yet taken by the thread waiting for them.
     txn_results: Vec<(TxnOp, Result<(), TxnError>)>,
+    /// The armed deadline a `send` last found overdue and woke the driver for (once each).
+    kicked: u64,
 }
 
 impl<O> State<O> {
@@ -241,8 +243,20 @@ impl<O> Shared<O> {
     /// [`Shared::service`] after a user's `send`: frames are left for the driver thread to
     /// take, so records sent while it wakes up or writes ride in the same request (how
     /// librdkafka batches with `linger.ms = 0`); pulling them here made one request per record.
-    pub(crate) fn service_after_send(&self, st: &mut State<O>) {
+    ///
+    /// A timer deadline already past at `now` (the send's own clock read) means the driver's
+    /// timer is late: its wake-up goes through tokio's timer and a blocking-pool sleep, two
+    /// thread hand-offs that each wait for a CPU on a busy machine. The sender wakes it
+    /// directly, once per deadline, so under load a `linger.ms` deadline is acted on one
+    /// hand-off after it is due (measured, 1 partition at 0.94 M msgs/s to the real broker:
+    /// records waited 0.2-0.3 ms longer than librdkafka's on average before their request).
+    pub(crate) fn service_after_send(&self, st: &mut State<O>, now: Instant) {
         self.service_with(st, false);
+        let armed = self.armed.load(Ordering::Acquire);
+        if armed <= now.as_nanos() && st.kicked != armed {
+            st.kicked = armed;
+            self.wake.notify_one();
+        }
     }
 
     fn service_with(&self, st: &mut State<O>, pull_transmits: bool) {
@@ -448,6 +462,7 @@ impl<O: Send + 'static> Driver<O> {
                 conns: HashMap::new(),
                 flushers: 0,
                 txn_results: Vec::new(),
+                kicked: NO_DEADLINE,
             }),
             events_cv: Condvar::new(),
             cv_waiters: AtomicUsize::new(0),

@@ -513,7 +513,7 @@ where
             // served (the driver tells the engine about reports it took and did not serve).
             let r = st.engine.send(now, rec, delivery_opaque);
             // Even a refused record may have started work (e.g. a metadata refresh).
-            shared.service_after_send(&mut st);
+            shared.service_after_send(&mut st, now);
             match r {
                 Ok(()) => Ok(claim),
                 Err(e) => Err((e, claim)),
