@@ -83,7 +83,7 @@ one_run() { # phase client target cell_name flags count rate
     '{phase: $phase, client: $client, target: $target, label: .label, rate: $rate, linger_ms: .linger_ms, msgs_per_s: .msgs_per_s,
       p50_us: .lat_us_p50, p99_us: .lat_us_p99, p999_us: .lat_us_p999, max_us: .lat_us_max,
       cpu_s_per_million: .cpu_s_per_million, records_per_batch: .extra.avg_batch_records,
-      rtt_avg_us: .broker_rtt.avg_us, rtt_p99_us: .broker_rtt.p99_us_median}' >>"$RESULTS"
+      rtt_avg_us: .broker_rtt.avg_us, rtt_p99_us: .broker_rtt.p99_us_median, peak_rss_kib: .peak_rss_kib}' >>"$RESULTS"
   echo "  $phase $client rate $rate: $(echo "$line" | jq -r '"\(.msgs_per_s | floor) msgs/s p99 \(.lat_us_p99) us"')" >&2
   echo "$line" | jq -r '.msgs_per_s | floor'
 }
@@ -135,9 +135,11 @@ print("intended send time to its delivery report (HDR, µs -> ms). p99 shown as 
 print("the runs. Target: p99 at half the maximum <= linger.ms + 2 ms, and not above librdkafka's")
 print("(compared at the shared rate, the same load). rtt: the broker's round trip (request written")
 print("to response read) from the client's own statistics at the shared rate, median of the runs' mean")
-print("and of their 500 ms windows' p99: the share of the latency spent at the broker.\n")
-print("| cell | target | client | max msgs/s | own: rate | p50 ms | p99 ms | p99.9 ms | shared: rate | p99 ms | rtt mean / p99 ms | p99 <= linger+2 | p99 <= rdkafka (shared) |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("and of their 500 ms windows' p99: the share of the latency spent at the broker. Peak RSS at")
+print("the shared rate (median MB): the memory each client needs for the same load; closed loop,")
+print("as in the matrix, a client faster than the broker fills its queue to the limit instead.\n")
+print("| cell | target | client | max msgs/s | own: rate | p50 ms | p99 ms | p99.9 ms | shared: rate | p99 ms | rtt mean / p99 ms | RSS MB (shared) | p99 <= linger+2 | p99 <= rdkafka (shared) |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for label, target in cells:
     rd_shared = med([r["p99_us"] for r in g[(label, target, "shared", "rdkafka:base")]])
     for c in clients:
@@ -151,11 +153,13 @@ for label, target in cells:
         ravg = [r["rtt_avg_us"] / 1000 for r in sh if r.get("rtt_avg_us") is not None]
         rp99 = [r["rtt_p99_us"] / 1000 for r in sh if r.get("rtt_p99_us") is not None]
         rtt = "%.2f / %.2f" % (med(ravg), med(rp99)) if ravg else "-"
-        print("| %s | %s | %s | %.2f M | %.2f M | %.2f | %.2f [%.2f-%.2f] | %.2f | %s | %s | %s | %s | %s |" % (
+        rss = [r["peak_rss_kib"] / 1024 for r in sh if r.get("peak_rss_kib") is not None]
+        print("| %s | %s | %s | %.2f M | %.2f M | %.2f | %.2f [%.2f-%.2f] | %.2f | %s | %s | %s | %s | %s | %s |" % (
             label, target, c, med([r["msgs_per_s"] for r in mx]) / 1e6, own[0]["rate"] / 1e6,
             med([r["p50_us"] for r in own]) / 1000, med(p99), min(p99), max(p99),
             med([r["p999_us"] for r in own]) / 1000,
             "%.2f M" % (sh[0]["rate"] / 1e6) if sh else "-",
-            "%.2f [%.2f-%.2f]" % (med(sp99), min(sp99), max(sp99)) if sp99 else "-", rtt, ok_linger, ok_rd))
+            "%.2f [%.2f-%.2f]" % (med(sp99), min(sp99), max(sp99)) if sp99 else "-", rtt,
+            "%.1f" % med(rss) if rss else "-", ok_linger, ok_rd))
 PY
 echo "wrote $OUT/latency.md" >&2
