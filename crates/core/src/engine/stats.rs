@@ -34,7 +34,7 @@ const BUCKETS: usize = LINEAR as usize + ((MAX_EXP - SUB_BITS) as usize) * (1 <<
 /// above the true sample. The buckets (9 KB) are allocated by the first sample, so a client
 /// without statistics, which records none, has none; after that recording is a few integer
 /// operations.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct WindowAccumulator {
     cnt: u64,
     sum: u64,
@@ -45,6 +45,40 @@ pub struct WindowAccumulator {
     /// `BUCKETS` counters once a sample was recorded.
     buckets: Option<Box<[u32]>>,
 }
+
+/// Equal when they hold the same samples' summary: buckets not yet allocated are all zero.
+impl PartialEq for WindowAccumulator {
+    fn eq(&self, other: &Self) -> bool {
+        let same_buckets = {
+            let (a, b) = (
+                self.buckets.as_deref().unwrap_or_default(),
+                other.buckets.as_deref().unwrap_or_default(),
+            );
+            let (long, short) = if a.len() >= b.len() { (a, b) } else { (b, a) };
+            long.get(..short.len()) == Some(short)
+                && long
+                    .get(short.len()..)
+                    .is_some_and(|rest| rest.iter().all(|&n| n == 0))
+        };
+        (
+            self.cnt,
+            self.sum,
+            self.sum_sq,
+            self.min,
+            self.max,
+            self.outofrange,
+        ) == (
+            other.cnt,
+            other.sum,
+            other.sum_sq,
+            other.min,
+            other.max,
+            other.outofrange,
+        ) && same_buckets
+    }
+}
+
+impl Eq for WindowAccumulator {}
 
 /// The bucket holding `v` (values past the range land in the last bucket).
 fn bucket_of(v: u64) -> usize {
@@ -612,6 +646,11 @@ mod tests {
         assert_eq!(s.p99, i64::MAX);
         assert_eq!(s.cnt, 3);
         w.reset();
+        assert_eq!(
+            w,
+            WindowAccumulator::default(),
+            "reset keeps its buckets, all zero"
+        );
         assert_eq!(w.count(), 0);
         assert_eq!(w.stats().cnt, 0);
         w.record(10);
