@@ -796,8 +796,8 @@ impl<O> Engine<O> {
     }
 
     /// A snapshot of the statistics counters (O(brokers + partitions)), with the rolling
-    /// windows of the current interval so far: unlike the `Event::Stats` emission, it does
-    /// not start a new interval.
+    /// windows of the current interval so far (empty without `statistics.interval.ms`, as in
+    /// librdkafka): unlike the `Event::Stats` emission, it does not start a new interval.
     pub fn stats(&self, now: Instant) -> StatsSnapshot {
         self.snapshot(now)
     }
