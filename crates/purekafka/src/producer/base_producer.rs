@@ -497,7 +497,7 @@ where
             timestamp_ms: 0,
         };
         let shared = self.shared();
-        let result = {
+        let (result, wake) = {
             let mut st = shared.lock();
             let now = shared.now();
             let rec = Record {
@@ -513,12 +513,16 @@ where
             // served (the driver tells the engine about reports it took and did not serve).
             let r = st.engine.send(now, rec, delivery_opaque);
             // Even a refused record may have started work (e.g. a metadata refresh).
-            shared.service_after_send(&mut st, now);
-            match r {
+            let wake = shared.service_after_send(&mut st, now);
+            let result = match r {
                 Ok(()) => Ok(claim),
                 Err(e) => Err((e, claim)),
-            }
+            };
+            (result, wake)
         };
+        if wake {
+            shared.wake_driver();
+        }
         match result {
             Ok(claim) => Ok(claim),
             Err((e, claim)) => Err((
