@@ -633,8 +633,8 @@ impl Message for BorrowedMessage<'_> {
 /// Its fields live behind one pointer: it is carried inside every
 /// [`OwnedDeliveryResult`](crate::producer::future_producer::OwnedDeliveryResult), which each
 /// delivery future moves a few times, and only failures ever build one; inline, its 152
-/// bytes made that result 232 bytes and the moves were a fifth of the FutureProducer's cost
-/// over the BaseProducer's.
+/// bytes made that result 232 bytes, whose copies cost a FutureProducer 2-3 % more CPU per
+/// record (sink, 100 B, lz4).
 #[derive(Clone, PartialEq, Eq)]
 pub struct OwnedMessage(Box<OwnedFields>);
 
