@@ -49,16 +49,10 @@ pub struct WindowAccumulator {
 /// Equal when they hold the same samples' summary: buckets not yet allocated are all zero.
 impl PartialEq for WindowAccumulator {
     fn eq(&self, other: &Self) -> bool {
-        let same_buckets = {
-            let (a, b) = (
-                self.buckets.as_deref().unwrap_or_default(),
-                other.buckets.as_deref().unwrap_or_default(),
-            );
-            let (long, short) = if a.len() >= b.len() { (a, b) } else { (b, a) };
-            long.get(..short.len()) == Some(short)
-                && long
-                    .get(short.len()..)
-                    .is_some_and(|rest| rest.iter().all(|&n| n == 0))
+        let same_buckets = match (self.buckets.as_deref(), other.buckets.as_deref()) {
+            (Some(a), Some(b)) => a == b,
+            (Some(x), None) | (None, Some(x)) => x.iter().all(|&n| n == 0),
+            (None, None) => true,
         };
         (
             self.cnt,
@@ -541,6 +535,21 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    #[test]
+    fn a_reset_window_equals_a_new_one() {
+        // Equality is over the samples' summary: a reset window keeps its (zeroed) buckets,
+        // a new one has none yet.
+        let mut w = WindowAccumulator::default();
+        w.record(7);
+        assert_ne!(w, WindowAccumulator::default());
+        let mut v = WindowAccumulator::default();
+        v.record(9);
+        assert_ne!(w, v);
+        w.reset();
+        assert_eq!(w, WindowAccumulator::default());
+        assert_eq!(WindowAccumulator::default(), w);
+    }
 
     #[test]
     fn exact_moments() {

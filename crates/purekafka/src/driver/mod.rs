@@ -535,7 +535,7 @@ impl<O> Driver<O> {
     /// Stops the driver thread and waits for it (idempotent).
     pub(crate) fn stop(&mut self) {
         self.shared.stop.store(true, Ordering::Release);
-        self.shared.wake.notify_one();
+        self.shared.wake_driver();
         self.shared.events_cv.notify_all();
         if let Some(t) = self.thread.take() {
             if t.thread().id() == std::thread::current().id() {
