@@ -153,13 +153,52 @@ impl Unserved {
     }
 }
 
+/// How long [`Shared::lock`] spins on a held engine lock before it sleeps. Measured on 2
+/// vCPUs, sink, 16 partitions, `linger.ms = 0`, 4 alternating rounds: no spin 0.98-1.13 M
+/// msgs/s, 2 µs 1.09-1.63 M, 5 µs 1.23-1.59 M, 10 µs 1.17-1.96 M.
+const LOCK_SPIN: Duration = Duration::from_micros(10);
+
+/// Pause instructions between two looks at the lock (and at the clock) while spinning.
+const SPINS_PER_CHECK: u32 = 32;
+
+/// Locks `m`; when it is held and `spin` is set, spins for up to [`LOCK_SPIN`] before it
+/// parks (see [`Shared::lock`]).
+fn lock_spinning<T>(m: &Mutex<T>, spin: bool) -> MutexGuard<'_, T> {
+    if let Some(guard) = m.try_lock() {
+        return guard;
+    }
+    if spin {
+        let start = std::time::Instant::now();
+        loop {
+            for _ in 0..SPINS_PER_CHECK {
+                std::hint::spin_loop();
+            }
+            // Look before the compare-and-swap: spinning then reads a shared cache line
+            // instead of taking it away from the holder.
+            if !m.is_locked() {
+                if let Some(guard) = m.try_lock() {
+                    return guard;
+                }
+            }
+            if start.elapsed() >= LOCK_SPIN {
+                break;
+            }
+        }
+    }
+    m.lock()
+}
+
 /// The state a producer and its driver thread share.
 pub(crate) struct Shared<O> {
     /// parking_lot's mutex spins briefly before it parks: a `send` waiting for the driver
     /// thread's short turn (building a request, taking a response) then rarely sleeps. With
     /// std's mutex it slept each time: 46 000 times in 3 M messages at `linger.ms=0`, 16
     /// partitions, sink (parking_lot: 1.28 M -> 1.61 M msgs/s, CPU per message -14 %).
+    /// [`Shared::lock`] spins longer than parking_lot does before it parks.
     state: Mutex<State<O>>,
+    /// Whether a thread that finds the engine locked spins for up to [`LOCK_SPIN`] before it
+    /// sleeps: only with more than one CPU, where the holder runs meanwhile.
+    spin_on_contention: bool,
     /// Signalled when events arrive or the in-flight count drops (for `poll`/`flush`).
     events_cv: Condvar,
     /// Threads blocked on `events_cv` (to skip the futex wake when nobody waits).
@@ -193,8 +232,15 @@ pub(crate) struct Shared<O> {
 impl<O> Shared<O> {
     /// Locks the engine. A panic in a user callback never runs under this lock, and the
     /// lock does not poison: the engine has no invariant a panic elsewhere breaks.
+    ///
+    /// A contended lock first spins for up to [`LOCK_SPIN`]: the driver thread's turns
+    /// (taking a response, building a request) last a few microseconds, and parking_lot's
+    /// own spinning (a few pauses, then `sched_yield`) gives up before that. Measured with
+    /// `linger.ms = 0`, 16 partitions, sink, 0.74 M msgs/s: the sending thread found the
+    /// lock held 1.3-1.7 times per request and waited 12 µs on average, mostly asleep; the
+    /// futex waits and wakes and the yields were 21 % of the process's samples.
     pub(crate) fn lock(&self) -> MutexGuard<'_, State<O>> {
-        self.state.lock()
+        lock_spinning(&self.state, self.spin_on_contention)
     }
 
     /// Hands a log line to the application's context when its level is enabled; also
@@ -482,6 +528,7 @@ impl<O: Send + 'static> Driver<O> {
                 txn_results: Vec::new(),
                 kicked: NO_DEADLINE,
             }),
+            spin_on_contention: std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
             events_cv: Condvar::new(),
             cv_waiters: AtomicUsize::new(0),
             wake: Notify::new(),
@@ -696,5 +743,54 @@ fn system_time_us() -> i64 {
     match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
         Ok(d) => i64::try_from(d.as_micros()).unwrap_or(i64::MAX),
         Err(e) => i64::try_from(e.duration().as_micros()).map_or(i64::MIN, |us| -us),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spinning_lock_still_excludes() {
+        // Short and long holds, so that waiters both win while spinning and fall back to
+        // parking; a lost update would show in the total.
+        let m = Arc::new(Mutex::new((0_u64, false)));
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let m = Arc::clone(&m);
+                std::thread::spawn(move || {
+                    for i in 0..20_000_u32 {
+                        let mut g = lock_spinning(&m, true);
+                        assert!(!g.1, "two holders at once");
+                        g.1 = true;
+                        let v = g.0;
+                        if i % 1000 == t {
+                            std::thread::sleep(Duration::from_micros(50));
+                        }
+                        g.0 = v + 1;
+                        g.1 = false;
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(m.lock().0, 80_000);
+    }
+
+    #[test]
+    fn a_lock_held_past_the_spin_is_still_taken() {
+        let m = Arc::new(Mutex::new(0_u32));
+        let held = m.lock();
+        let waiter = {
+            let m = Arc::clone(&m);
+            std::thread::spawn(move || *lock_spinning(&m, true) + 1)
+        };
+        std::thread::sleep(LOCK_SPIN * 20);
+        drop(held);
+        assert_eq!(waiter.join().unwrap(), 1);
+        assert!(!m.is_locked());
     }
 }
