@@ -17,7 +17,8 @@ use tokio::sync::mpsc;
 use super::{Shared, SocketOptions};
 use crate::config::RDKafkaLogLevel;
 
-/// Frames written in one vectored write at most.
+/// Frames are coalesced into one vectored write until this many chunks (a frame is never
+/// split across the limit; the kernel's own limit is handled by partial writes).
 const MAX_COALESCE: usize = 64;
 /// Read buffer growth step.
 const READ_CHUNK: usize = 64 * 1024;
@@ -27,7 +28,7 @@ pub(super) async fn run<O: Send + 'static>(
     shared: Arc<Shared<O>>,
     conn: ConnId,
     address: BrokerAddress,
-    rx: mpsc::UnboundedReceiver<Bytes>,
+    rx: mpsc::UnboundedReceiver<Vec<Bytes>>,
     opts: SocketOptions,
 ) {
     let stream = match tokio::time::timeout(opts.connect_timeout, connect(&address, &opts)).await {
@@ -132,19 +133,19 @@ fn disconnected<O: Send + 'static>(shared: &Arc<Shared<O>>, conn: ConnId) {
 /// stopped.
 async fn write_loop<W: AsyncWrite + Unpin, O: Send + 'static>(
     mut w: W,
-    mut rx: mpsc::UnboundedReceiver<Bytes>,
+    mut rx: mpsc::UnboundedReceiver<Vec<Bytes>>,
     shared: &Arc<Shared<O>>,
     conn: ConnId,
 ) -> String {
     let mut queue: Vec<Bytes> = Vec::with_capacity(MAX_COALESCE);
     loop {
         match rx.recv().await {
-            Some(b) => queue.push(b),
+            Some(mut frame) => queue.append(&mut frame),
             None => return "closed by the producer".to_owned(),
         }
         while queue.len() < MAX_COALESCE {
             match rx.try_recv() {
-                Ok(b) => queue.push(b),
+                Ok(mut frame) => queue.append(&mut frame),
                 Err(_) => break,
             }
         }
