@@ -1,7 +1,8 @@
 //! Plain-loop throughput of the sans-IO core (no criterion): send -> seal -> transmit -> ack
 //! -> delivery report against the in-memory responder, on a virtual clock.
 //!
-//! For each workload: warm up, then `REPS` repetitions of `CYCLES` cycles of `BURST` records.
+//! For each workload: warm up, then `REPS` repetitions of `CYCLES` cycles of `BURST` records
+//! (the small-batch workload: as many records in cycles of `SMALL_BURST`).
 //! Each repetition reports records per second of this thread's CPU time
 //! (`CLOCK_THREAD_CPUTIME_ID` via the `cpu-time` crate) and of wall time; the summary gives median, min and max over the repetitions, because the
 //! 2-core machine is shared with other builds. One extra repetition splits the CPU time into
@@ -41,18 +42,34 @@ fn minor_faults() -> Option<u64> {
     rest.split_whitespace().nth(7)?.parse().ok()
 }
 
-fn workloads() -> Vec<Workload> {
+/// Records per cycle of the small-batch workload: 16 partitions, 16-byte keys, 80 records
+/// per cycle make 5-record batches, as `linger.ms = 0` does against a fast broker, so the
+/// per-batch and per-request work dominates.
+const SMALL_BURST: usize = 80;
+
+/// Each workload with its records per cycle.
+fn workloads() -> Vec<(Workload, usize)> {
     let mut out = Vec::new();
     for codec in [Compression::None, Compression::Lz4] {
-        out.push(Workload::base(1).compressed(codec));
-        out.push(Workload::base(16).keyed(16).compressed(codec));
+        out.push((Workload::base(1).compressed(codec), BURST));
+        out.push((Workload::base(16).keyed(16).compressed(codec), BURST));
     }
     // Per-record extras on one partition: a 16-byte key (hashed by the default
     // consistent_random partitioner), two headers, both.
-    out.push(Workload::base(1).keyed(16));
-    out.push(Workload::base(1).with_headers(2));
-    out.push(Workload::base(1).keyed(16).with_headers(2));
+    out.push((Workload::base(1).keyed(16), BURST));
+    out.push((Workload::base(1).with_headers(2), BURST));
+    out.push((Workload::base(1).keyed(16).with_headers(2), BURST));
+    out.push((Workload::base(16).keyed(16), SMALL_BURST));
     out
+}
+
+/// A workload's label, with its burst when it is not [`BURST`].
+fn label(w: &Workload, burst: usize) -> String {
+    if burst == BURST {
+        w.label()
+    } else {
+        format!("{}_burst{burst}", w.label())
+    }
 }
 
 struct Rep {
@@ -65,10 +82,12 @@ fn median_min_max(mut v: Vec<f64>) -> (f64, f64, f64) {
     (v[v.len() / 2], v[0], v[v.len() - 1])
 }
 
-fn run(w: Workload) -> Result<(), HarnessError> {
+fn run(w: Workload, burst: usize) -> Result<(), HarnessError> {
+    // The same records per repetition whatever the burst.
+    let cycles = BURST * CYCLES / burst;
     let mut h = Harness::new(w)?;
     for _ in 0..5 {
-        h.cycle(BURST)?;
+        h.cycle(burst)?;
     }
     let counts_before = h.broker.counts;
     let faults_before = minor_faults();
@@ -76,8 +95,8 @@ fn run(w: Workload) -> Result<(), HarnessError> {
     for _ in 0..REPS {
         let cpu0 = thread_cpu();
         let wall0 = Instant::now();
-        for _ in 0..CYCLES {
-            h.cycle(BURST)?;
+        for _ in 0..cycles {
+            h.cycle(burst)?;
         }
         let wall = wall0.elapsed();
         let cpu = cpu0.zip(thread_cpu()).map(|(a, b)| b - a);
@@ -85,14 +104,14 @@ fn run(w: Workload) -> Result<(), HarnessError> {
     }
     let c = h.broker.counts;
     let faults = faults_before.zip(minor_faults()).map(|(a, b)| b - a);
-    let records = (BURST * CYCLES) as f64;
+    let records = (burst * cycles) as f64;
     let per_s = |d: Duration| records / d.as_secs_f64();
     let wall = median_min_max(reps.iter().map(|r| per_s(r.wall)).collect());
     let cpu: Option<Vec<f64>> = reps.iter().map(|r| r.cpu.map(per_s)).collect();
     let batches = (c.batches - counts_before.batches) as f64;
     let requests = (c.produce - counts_before.produce) as f64;
     let recs = (c.records - counts_before.records) as f64;
-    println!("{}", w.label());
+    println!("{}", label(&w, burst));
     if let Some(cpu) = cpu {
         let (m, lo, hi) = median_min_max(cpu);
         println!(
@@ -124,8 +143,8 @@ fn run(w: Workload) -> Result<(), HarnessError> {
     // read a handful of times per 25 k-record cycle).
     h.timing = Some(PhaseTimes::default());
     h.clock = || thread_cpu().unwrap_or_default();
-    for _ in 0..CYCLES {
-        h.cycle(BURST)?;
+    for _ in 0..cycles {
+        h.cycle(burst)?;
     }
     let t = h.timing.take().unwrap_or_default();
     let ns = |d: Duration| d.as_secs_f64() * 1e9 / records;
@@ -149,12 +168,13 @@ fn main() {
     println!(
         "core_cycle: {BURST} records/cycle x {CYCLES} cycles x {REPS} reps per workload (100 B values, acks=1, linger 5 ms virtual)"
     );
-    for w in workloads() {
-        if !w.label().contains(&filter) {
+    for (w, burst) in workloads() {
+        let name = label(&w, burst);
+        if !name.contains(&filter) {
             continue;
         }
-        if let Err(e) = run(w) {
-            eprintln!("{}: {e}", w.label());
+        if let Err(e) = run(w, burst) {
+            eprintln!("{name}: {e}");
             std::process::exit(1);
         }
     }
