@@ -337,7 +337,10 @@ fn run_future_in_order(
     let producer = &producer;
     let result: Result<(), Error> = rt.block_on(async move {
         let rec = rec2;
-        let mut window = std::collections::VecDeque::with_capacity(w.queue_max as usize);
+        // Grown to what is in flight, not sized for the queue's limit: a 100 000-entry ring
+        // (2.4 MB) swept by its head and tail cost a cache miss every few records, the
+        // harness's own (purekafka, sink, linger 5: 0.416 -> 0.382 CPU-s per 10^6).
+        let mut window = std::collections::VecDeque::new();
         let finish =
             |rec: &Recorder,
              intended: u64,
