@@ -217,6 +217,8 @@ pub(crate) struct Shared<O> {
     stop: AtomicBool,
     /// Whether events are dispatched on the driver thread (else queued for `poll`).
     inline: bool,
+    /// Events wait for the driver thread's dispatch (set with them, under the lock).
+    inline_ready: AtomicBool,
     origin: std::time::Instant,
     /// System time minus `origin`-relative monotonic time, in µs (see [`Shared::wall_ms`]).
     wall_offset_us: AtomicI64,
@@ -393,6 +395,7 @@ impl<O> Shared<O> {
         }
         if new_events {
             if self.inline {
+                self.inline_ready.store(true, Ordering::Release);
                 wake = true;
             } else {
                 self.notify_waiters();
@@ -537,6 +540,7 @@ impl<O: Send + 'static> Driver<O> {
             space_waiters: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
             inline: inline.is_some(),
+            inline_ready: AtomicBool::new(false),
             origin,
             // The engine clock reads 0 at `origin`.
             wall_offset_us: AtomicI64::new(system_time_us()),
@@ -724,6 +728,14 @@ async fn precise_sleep_until(at: std::time::Instant, blocking_sleeps: &AtomicU64
 /// round: 21 voluntary context switches per 1000 records against 1.3 for the BaseProducer
 /// (1 KiB values, real broker, acks=all).
 fn dispatch_inline<O>(shared: &Shared<O>, dispatch: &InlineDispatch<O>, wakes: &mut Vec<Waker>) {
+    // The driver's loop comes round on every wake-up (a `send` wakes it for each new
+    // request at `linger.ms = 0`), most of them with no report waiting: looking without the
+    // lock saved 2 of its 3 acquisitions here (1 partition, sink, 3 M records: 55 600).
+    if !(shared.inline_ready.load(Ordering::Relaxed)
+        && shared.inline_ready.swap(false, Ordering::Acquire))
+    {
+        return;
+    }
     let (events, taken) = {
         let mut st = shared.lock();
         Shared::take_events(&mut st)
