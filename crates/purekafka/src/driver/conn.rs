@@ -202,6 +202,7 @@ async fn read_loop<R: AsyncRead + Unpin, O: Send + 'static>(
     let mut decoder = FrameDecoder::new(max_frame_size);
     let mut buf = BytesMut::new();
     let mut frames = Vec::new();
+    let mut wakes = Vec::new();
     loop {
         if buf.capacity() - buf.len() < READ_CHUNK / 4 {
             buf.reserve(READ_CHUNK);
@@ -226,7 +227,11 @@ async fn read_loop<R: AsyncRead + Unpin, O: Send + 'static>(
         for frame in frames.drain(..) {
             st.engine.handle_response(now, conn, frame);
         }
-        shared.service(&mut st);
+        let taken = shared.service_taking_events(&mut st);
+        drop(st);
+        if let Some(taken) = taken {
+            super::dispatch_taken(shared, taken, &mut wakes);
+        }
     }
 }
 

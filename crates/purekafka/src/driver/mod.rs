@@ -138,6 +138,9 @@ impl<O> State<O> {
     }
 }
 
+/// Events taken from the queue, and the records and bytes of their delivery reports.
+pub(crate) type Taken<O> = (VecDeque<Event<O>>, Unserved);
+
 /// Records, and their bytes as `queue.buffering.max.kbytes` counts them, in delivery reports.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Unserved {
@@ -215,9 +218,10 @@ pub(crate) struct Shared<O> {
     space_freed: Notify,
     space_waiters: AtomicUsize,
     stop: AtomicBool,
-    /// Whether events are dispatched on the driver thread (else queued for `poll`).
-    inline: bool,
-    /// Events wait for the driver thread's dispatch (set with them, under the lock).
+    /// Dispatches events on the driver thread, if the producer resolves its reports there
+    /// (else they are queued for `poll`).
+    inline: Option<InlineDispatch<O>>,
+    /// Events wait for the driver loop's dispatch (set with them, under the lock).
     inline_ready: AtomicBool,
     origin: std::time::Instant,
     /// System time minus `origin`-relative monotonic time, in µs (see [`Shared::wall_ms`]).
@@ -286,9 +290,25 @@ impl<O> Shared<O> {
 
     /// Routes the engine's outputs; call after every engine command or input, lock held.
     pub(crate) fn service(&self, st: &mut State<O>) {
-        if self.service_with(st, true) {
+        if self.service_with(st, true, false) {
             self.wake_driver();
         }
+    }
+
+    /// [`Shared::service`] for a connection's read loop, which dispatches the reports of
+    /// the responses it handed in itself, once it released the lock ([`dispatch_taken`]),
+    /// when the producer dispatches inline. Waking the driver's loop for them instead cost
+    /// it a task switch and a lock per response, on the thread that builds the requests.
+    pub(crate) fn service_taking_events(&self, st: &mut State<O>) -> Option<Taken<O>> {
+        if self.service_with(st, true, self.inline.is_some()) {
+            self.wake_driver();
+        }
+        if self.inline.is_none() || st.events.is_empty() {
+            return None;
+        }
+        // Every queued event is taken; one queued later sets the flag again.
+        self.inline_ready.store(false, Ordering::Relaxed);
+        Some(Self::take_events(st))
     }
 
     /// Wakes the driver thread's loop.
@@ -313,7 +333,7 @@ impl<O> Shared<O> {
     /// under the lock, it also kept the lock from the driver it had just woken.
     #[must_use]
     pub(crate) fn service_after_send(&self, st: &mut State<O>, now: Instant) -> bool {
-        let mut wake = self.service_with(st, false);
+        let mut wake = self.service_with(st, false, false);
         let armed = self.armed.load(Ordering::Acquire);
         if armed <= now.as_nanos() && st.kicked != armed {
             st.kicked = armed;
@@ -322,9 +342,11 @@ impl<O> Shared<O> {
         wake
     }
 
-    /// Routes the engine's outputs; returns whether the driver must be woken.
+    /// Routes the engine's outputs; returns whether the driver must be woken. With
+    /// `taking_events` the caller takes new events itself (see
+    /// [`Shared::service_taking_events`]).
     #[must_use]
-    fn service_with(&self, st: &mut State<O>, pull_transmits: bool) -> bool {
+    fn service_with(&self, st: &mut State<O>, pull_transmits: bool, taking_events: bool) -> bool {
         let mut wake = false;
         while let Some(cmd) = st.engine.poll_conn_command() {
             match cmd {
@@ -394,9 +416,11 @@ impl<O> Shared<O> {
                 .set_unserved(st.unserved.records, st.unserved.bytes);
         }
         if new_events {
-            if self.inline {
-                self.inline_ready.store(true, Ordering::Release);
-                wake = true;
+            if self.inline.is_some() {
+                if !taking_events {
+                    self.inline_ready.store(true, Ordering::Release);
+                    wake = true;
+                }
             } else {
                 self.notify_waiters();
             }
@@ -445,7 +469,7 @@ impl<O> Shared<O> {
 
     /// Takes every queued event; their records stay counted until [`Shared::served`] is
     /// given the returned total.
-    pub(crate) fn take_events(st: &mut State<O>) -> (VecDeque<Event<O>>, Unserved) {
+    pub(crate) fn take_events(st: &mut State<O>) -> Taken<O> {
         let events = std::mem::take(&mut st.events);
         let mut taken = Unserved::default();
         for ev in &events {
@@ -539,7 +563,7 @@ impl<O: Send + 'static> Driver<O> {
             space_freed: Notify::new(),
             space_waiters: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
-            inline: inline.is_some(),
+            inline,
             inline_ready: AtomicBool::new(false),
             origin,
             // The engine clock reads 0 at `origin`.
@@ -559,12 +583,7 @@ impl<O: Send + 'static> Driver<O> {
         let thread = std::thread::Builder::new()
             .name("purekafka-driver".to_owned())
             .spawn(move || {
-                runtime.block_on(timer_loop(
-                    Arc::clone(&for_thread),
-                    inline,
-                    spawn_rx,
-                    socket,
-                ));
+                runtime.block_on(timer_loop(Arc::clone(&for_thread), spawn_rx, socket));
                 // Dropping the runtime here cancels the connection tasks on this thread.
                 drop(runtime);
                 tracing::debug!("producer driver stopped");
@@ -608,7 +627,6 @@ impl<O> Drop for Driver<O> {
 /// The driver's own task: fires the engine's timer and dispatches inline events.
 async fn timer_loop<O: Send + 'static>(
     shared: Arc<Shared<O>>,
-    inline: Option<InlineDispatch<O>>,
     mut spawn_rx: mpsc::UnboundedReceiver<SpawnConn>,
     socket: SocketOptions,
 ) {
@@ -620,9 +638,7 @@ async fn timer_loop<O: Send + 'static>(
         if shared.stopping() {
             break;
         }
-        if let Some(dispatch) = &inline {
-            dispatch_inline(&shared, dispatch, &mut wakes);
-        }
+        dispatch_inline(&shared, &mut wakes);
         let armed = shared.armed.load(Ordering::Acquire);
         let sleep = async {
             if armed == NO_DEADLINE {
@@ -690,9 +706,7 @@ async fn timer_loop<O: Send + 'static>(
             }
         }
     }
-    if let Some(dispatch) = &inline {
-        dispatch_inline(&shared, dispatch, &mut wakes);
-    }
+    dispatch_inline(&shared, &mut wakes);
 }
 
 /// Sleeps until `at` to within the OS's timer precision. tokio's timer has a 1 ms
@@ -727,23 +741,30 @@ async fn precise_sleep_until(at: std::time::Instant, blocking_sleeps: &AtomicU64
 /// being filled, found the queue still full and went back to sleep, about 20 times per
 /// round: 21 voluntary context switches per 1000 records against 1.3 for the BaseProducer
 /// (1 KiB values, real broker, acks=all).
-fn dispatch_inline<O>(shared: &Shared<O>, dispatch: &InlineDispatch<O>, wakes: &mut Vec<Waker>) {
+fn dispatch_inline<O>(shared: &Shared<O>, wakes: &mut Vec<Waker>) {
     // The driver's loop comes round on every wake-up (a `send` wakes it for each new
     // request at `linger.ms = 0`), most of them with no report waiting: looking without the
     // lock saved 2 of its 3 acquisitions here (1 partition, sink, 3 M records: 55 600).
-    if !(shared.inline_ready.load(Ordering::Relaxed)
-        && shared.inline_ready.swap(false, Ordering::Acquire))
+    if shared.inline.is_none()
+        || !(shared.inline_ready.load(Ordering::Relaxed)
+            && shared.inline_ready.swap(false, Ordering::Acquire))
     {
         return;
     }
-    let (events, taken) = {
-        let mut st = shared.lock();
-        Shared::take_events(&mut st)
-    };
-    for ev in events {
-        dispatch(ev, wakes);
+    let taken = Shared::take_events(&mut shared.lock());
+    dispatch_taken(shared, taken, wakes);
+}
+
+/// Dispatches events taken from the queue (lock released), then tells the engine they
+/// were served and wakes the tasks waiting on their results (see [`dispatch_inline`]).
+pub(crate) fn dispatch_taken<O>(shared: &Shared<O>, taken: Taken<O>, wakes: &mut Vec<Waker>) {
+    let (events, counts) = taken;
+    if let Some(dispatch) = &shared.inline {
+        for ev in events {
+            dispatch(ev, wakes);
+        }
     }
-    shared.served(taken);
+    shared.served(counts);
     for w in wakes.drain(..) {
         w.wake();
     }
