@@ -101,7 +101,8 @@ fn main() -> Result<(), Error> {
         "\nMedian over runs, [min..max]. Ratios are to `{BASELINE}` (rust-rdkafka BaseProducer) in the same cell: \
          msgs/s ratio > 1 = faster, CPU ratio < 1 = cheaper. CPU-s/M = client process CPU seconds \
          (user+sys) per 10^6 delivered messages. Latency p99 from the intended send time to the \
-         delivery report (closed loop: the actual send time). MB = 10^6 bytes.\n"
+         delivery report (closed loop: the actual send time of one message in 16, the Rust tools; \
+         every message, Java). MB = 10^6 bytes.\n"
     );
     summary(&mut md, &groups);
     for ((cell, target), series) in &groups {
