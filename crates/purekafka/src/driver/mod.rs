@@ -761,7 +761,18 @@ pub(crate) fn dispatch_taken<O>(shared: &Shared<O>, taken: Taken<O>, wakes: &mut
     let (events, counts) = taken;
     if let Some(dispatch) = &shared.inline {
         for ev in events {
-            dispatch(ev, wakes);
+            // The application's callbacks (`error`, `stats`) run here, on the thread that
+            // drives every connection: a panic in one must not stop the producer. The
+            // reports of other events are still delivered; a delivery event's own results
+            // are filled by our code, which does not panic.
+            let call = std::panic::AssertUnwindSafe(|| dispatch(ev, wakes));
+            if std::panic::catch_unwind(call).is_err() {
+                shared.log(
+                    RDKafkaLogLevel::Error,
+                    "PANIC",
+                    "an application callback panicked on the producer's thread; continuing",
+                );
+            }
         }
     }
     shared.served(counts);

@@ -687,6 +687,42 @@ mod tests {
     }
 
     #[test]
+    fn a_panicking_callback_does_not_stop_the_producer() {
+        struct Panics;
+        impl ClientContext for Panics {
+            fn stats_raw(&self, _: &[u8]) {
+                panic!("a statistics callback that panics");
+            }
+        }
+        let sink = SinkBroker::start(SinkOptions::default()).unwrap();
+        let producer: FutureProducer<Panics> = ClientConfig::new()
+            .set("bootstrap.servers", sink.bootstrap())
+            .set("statistics.interval.ms", "10")
+            .set("linger.ms", "0")
+            .create_with_context(Panics)
+            .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // Several statistics callbacks panic meanwhile.
+        std::thread::sleep(Duration::from_millis(100));
+        for i in 0..3 {
+            let value = format!("record {i}");
+            let record = FutureRecord::<(), str>::to("t").payload(&value);
+            let delivery = rt.block_on(async {
+                tokio::time::timeout(
+                    Duration::from_secs(10),
+                    producer.send(record, Duration::ZERO),
+                )
+                .await
+            });
+            assert!(matches!(delivery, Ok(Ok(_))), "{delivery:?}");
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+
+    #[test]
     fn a_waiting_future_is_woken_only_once_its_round_left_the_queue() {
         // A sender blocked on a full queue waits on its oldest future. Woken as soon as that
         // record's result was filled, it found the rest of the round still counted against
