@@ -10,6 +10,7 @@
 //! than the one it sleeps on. A `send` that just appends to a batch therefore costs no
 //! wakeup at all, and an idle producer has no periodic work.
 
+mod clock;
 mod conn;
 mod stats;
 
@@ -223,8 +224,9 @@ pub(crate) struct Shared<O> {
     inline: Option<InlineDispatch<O>>,
     /// Events wait for the driver loop's dispatch (set with them, under the lock).
     inline_ready: AtomicBool,
-    origin: std::time::Instant,
-    /// System time minus `origin`-relative monotonic time, in µs (see [`Shared::wall_ms`]).
+    /// The engine's clock (see [`clock::Clock`]).
+    clock: clock::Clock,
+    /// System time minus the engine clock, in µs (see [`Shared::wall_ms`]).
     wall_offset_us: AtomicI64,
     /// The monotonic instant (ns) at which `wall_offset_us` was last taken.
     wall_synced_ns: AtomicU64,
@@ -263,7 +265,7 @@ impl<O> Shared<O> {
 
     /// Now, on the engine's clock.
     pub(crate) fn now(&self) -> Instant {
-        Instant::from_nanos(u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX))
+        Instant::from_nanos(self.clock.now_ns())
     }
 
     /// Wall-clock milliseconds at the engine instant `now` (a record's default CreateTime).
@@ -284,8 +286,16 @@ impl<O> Shared<O> {
             .div_euclid(1_000)
     }
 
+    /// The OS-clock instant at which the engine clock reaches `t` (for tokio's timers). The
+    /// engine clock need not run in step with the OS clock over long stretches (see
+    /// [`clock`]), so the time left is converted, not the instant.
     fn to_std(&self, t: Instant) -> std::time::Instant {
-        self.origin + Duration::from_nanos(t.as_nanos())
+        // Capped so that the sum cannot overflow; a timer that far out is re-armed anyway.
+        let left = t
+            .saturating_duration_since(self.now())
+            .min(Duration::from_secs(86_400));
+        let now = std::time::Instant::now();
+        now.checked_add(left).unwrap_or(now)
     }
 
     /// Routes the engine's outputs; call after every engine command or input, lock held.
@@ -532,8 +542,8 @@ impl<O: Send + 'static> Driver<O> {
             // stretch of timer waits (`precise_sleep_until`).
             .thread_name("purekafka-blocking")
             .build()?;
-        let origin = std::time::Instant::now();
-        let seed = RandomState::new().hash_one(origin);
+        let clock = clock::Clock::new();
+        let seed = RandomState::new().hash_one(clock.origin());
         let socket = SocketOptions::from_config(&config);
         let config_log_level = config.log_level;
         let (spawn, spawn_rx) = mpsc::unbounded_channel();
@@ -565,8 +575,8 @@ impl<O: Send + 'static> Driver<O> {
             stop: AtomicBool::new(false),
             inline,
             inline_ready: AtomicBool::new(false),
-            origin,
-            // The engine clock reads 0 at `origin`.
+            clock,
+            // The engine clock reads 0 now.
             wall_offset_us: AtomicI64::new(system_time_us()),
             wall_synced_ns: AtomicU64::new(0),
             spawn,
@@ -638,6 +648,7 @@ async fn timer_loop<O: Send + 'static>(
         if shared.stopping() {
             break;
         }
+        shared.clock.calibrate();
         dispatch_inline(&shared, &mut wakes);
         let armed = shared.armed.load(Ordering::Acquire);
         let sleep = async {
