@@ -27,6 +27,11 @@ pub(crate) const RECALIBRATE_NS: u64 = 1_000_000_000;
 /// A new rate further than this (in parts per 2^16) from the previous one means the counter
 /// is not a clock here (a migration, a stopped counter): the clock returns to the OS clock.
 const MAX_RATE_CHANGE: u64 = 655; // 1 %
+/// Widest bracket of counter ticks around an OS-clock read that still pairs the two: about
+/// 20-50 µs at 2-5 GHz. A thread preempted between the reads (a VM's stolen time is
+/// milliseconds) would skew the rate taken from them; such a pair is dropped and the next
+/// turn tries again.
+const MAX_PAIR_TICKS: u64 = 100_000;
 
 /// The engine clock. See the module docs.
 pub(crate) struct Clock {
@@ -42,6 +47,10 @@ pub(crate) struct Clock {
     /// Added to the OS clock's reading while it is read (non-zero once the counter was given
     /// up, so that the clock does not jump back).
     os_offset_ns: AtomicI64,
+    /// Counter reading from which the next calibration is due: 0 to compare OS-clock time
+    /// instead (before the first), `u64::MAX` for never. Outside `cal`, so that a turn for
+    /// which nothing is due costs one counter read and no lock.
+    next_cal_tsc: AtomicU64,
     /// The calibrating side; only the driver's loop takes it.
     cal: Mutex<Calibration>,
 }
@@ -52,8 +61,6 @@ struct Calibration {
     usable: bool,
     /// The last (counter, OS-clock ns) pair the rate was measured from.
     last: Option<(u64, u64)>,
-    /// Counter reading from which the next calibration is due (0: compare OS-clock time).
-    next_tsc: u64,
 }
 
 /// A conversion from counter ticks to clock nanoseconds.
@@ -82,6 +89,13 @@ impl Conversion {
             .ok()
             .filter(|m| *m > 0)
     }
+}
+
+/// The pair of an OS-clock reading `os` and the counter's midpoint around it, if the
+/// counter readings `before` and `after` bracket it within [`MAX_PAIR_TICKS`].
+fn pair(before: u64, os: u64, after: u64) -> Option<(u64, u64)> {
+    let gap = after.checked_sub(before).filter(|g| *g <= MAX_PAIR_TICKS)?;
+    Some((before + gap / 2, os))
 }
 
 /// Reads the time-stamp counter, where this clock may use it.
@@ -115,7 +129,20 @@ impl Clock {
     }
 
     fn with_counter(usable: bool) -> Self {
-        let origin = std::time::Instant::now();
+        // The start pair: the OS clock's origin and the counter then, bracketed like
+        // `read_pair`'s (a few tries; without a tight pair the counter is not used).
+        let mut origin = std::time::Instant::now();
+        let mut start = None;
+        if usable {
+            for _ in 0..3 {
+                let before = read_tsc();
+                origin = std::time::Instant::now();
+                start = pair(before, 0, read_tsc());
+                if start.is_some() {
+                    break;
+                }
+            }
+        }
         Self {
             origin,
             seq: AtomicU64::new(0),
@@ -123,10 +150,10 @@ impl Clock {
             anchor_ns: AtomicU64::new(0),
             mult: AtomicU64::new(0),
             os_offset_ns: AtomicI64::new(0),
+            next_cal_tsc: AtomicU64::new(if start.is_some() { 0 } else { u64::MAX }),
             cal: Mutex::new(Calibration {
-                usable,
-                last: usable.then(|| (read_tsc(), 0)),
-                next_tsc: 0,
+                usable: start.is_some(),
+                last: start,
             }),
         }
     }
@@ -179,18 +206,27 @@ impl Clock {
     /// Calibrates the counter when due; the driver's loop calls it on every turn. Costs a
     /// counter read when not due.
     pub(crate) fn calibrate(&self) {
+        let next = self.next_cal_tsc.load(Ordering::Relaxed);
+        if next == u64::MAX || (next != 0 && read_tsc() < next) {
+            return;
+        }
         let Some(mut cal) = self.cal.try_lock() else {
             return;
         };
         if !cal.usable {
             return;
         }
-        let tsc = read_tsc();
-        if cal.next_tsc != 0 && tsc < cal.next_tsc {
-            return;
+        if let Some((tsc, os)) = self.read_pair() {
+            self.calibrate_at(&mut cal, tsc, os);
         }
+    }
+
+    /// A (counter, OS-clock ns since `origin`) pair read together: the counter's midpoint
+    /// around the OS read, or `None` if the reads were too far apart.
+    fn read_pair(&self) -> Option<(u64, u64)> {
+        let before = read_tsc();
         let os = u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.calibrate_at(&mut cal, tsc, os);
+        pair(before, os, read_tsc())
     }
 
     /// One calibration round at the reading pair (`tsc`, `os` ns since `origin`).
@@ -225,7 +261,8 @@ impl Clock {
                 });
                 cal.last = Some((tsc, os));
                 let ticks_per_recal = (u128::from(RECALIBRATE_NS) << 32) / u128::from(mult);
-                cal.next_tsc = tsc.saturating_add(u64::try_from(ticks_per_recal).unwrap_or(0));
+                let next = tsc.saturating_add(u64::try_from(ticks_per_recal).unwrap_or(0));
+                self.next_cal_tsc.store(next, Ordering::Relaxed);
             }
             None => {
                 // The counter went back or changed pace: read the OS clock from now on,
@@ -239,6 +276,7 @@ impl Clock {
                     mult: 0,
                 });
                 cal.usable = false;
+                self.next_cal_tsc.store(u64::MAX, Ordering::Relaxed);
                 tracing::warn!(
                     "the TSC does not advance steadily; the producer reads the OS clock"
                 );
@@ -275,6 +313,9 @@ mod tests {
         cal_at(&c, 20_000_000 * GHZ_3, 20_000_000);
         let conv = c.conversion().expect("calibrated");
         assert_eq!(conv.to_ns(20_000_000 * GHZ_3), 20_000_000);
+        // The next round is due a second of ticks later.
+        let next = c.next_cal_tsc.load(Ordering::Relaxed);
+        assert!(next.abs_diff(1_020_000_000 * GHZ_3) <= GHZ_3, "{next}");
         // One second of ticks later: one second later, within a nanosecond per second of
         // fixed-point rounding.
         let later = conv.to_ns(1_020_000_000 * GHZ_3);
@@ -313,6 +354,11 @@ mod tests {
         assert_eq!(c.conversion(), None);
         assert!(!c.cal.lock().usable);
         assert_eq!(
+            c.next_cal_tsc.load(Ordering::Relaxed),
+            u64::MAX,
+            "no more rounds"
+        );
+        assert_eq!(
             c.os_offset_ns.load(Ordering::Relaxed),
             here as i64 - os as i64
         );
@@ -322,6 +368,14 @@ mod tests {
         cal_at(&c, 500, 30_000_000);
         assert_eq!(c.conversion(), None);
         assert!(!c.cal.lock().usable);
+    }
+
+    #[test]
+    fn a_pair_is_only_taken_from_a_tight_bracket() {
+        assert_eq!(pair(1_000, 7, 1_100), Some((1_050, 7)));
+        // Preempted between the reads: dropped, as is a counter that went back.
+        assert_eq!(pair(1_000, 7, 1_000 + MAX_PAIR_TICKS + 1), None);
+        assert_eq!(pair(1_000, 7, 999), None);
     }
 
     #[test]
