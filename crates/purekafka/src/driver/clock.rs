@@ -21,9 +21,9 @@ use parking_lot::Mutex;
 
 /// OS-clock time from the first reading to the first calibration (the counter's rate is
 /// then known to about 2 ppm: ±30 ns in each reading over 20 ms).
-pub(crate) const CALIBRATE_AFTER_NS: u64 = 20_000_000;
+const CALIBRATE_AFTER_NS: u64 = 20_000_000;
 /// OS-clock time between two refinements of the rate.
-pub(crate) const RECALIBRATE_NS: u64 = 1_000_000_000;
+const RECALIBRATE_NS: u64 = 1_000_000_000;
 /// A new rate further than this (in parts per 2^16) from the previous one means the counter
 /// is not a clock here (a migration, a stopped counter): the clock returns to the OS clock.
 const MAX_RATE_CHANGE: u64 = 655; // 1 %
@@ -51,16 +51,9 @@ pub(crate) struct Clock {
     /// instead (before the first), `u64::MAX` for never. Outside `cal`, so that a turn for
     /// which nothing is due costs one counter read and no lock.
     next_cal_tsc: AtomicU64,
-    /// The calibrating side; only the driver's loop takes it.
-    cal: Mutex<Calibration>,
-}
-
-/// What the calibration remembers between two rounds.
-struct Calibration {
-    /// Whether the counter may be read at all.
-    usable: bool,
-    /// The last (counter, OS-clock ns) pair the rate was measured from.
-    last: Option<(u64, u64)>,
+    /// The calibrating side, taken by the driver's loop only: the last (counter, OS-clock ns)
+    /// pair the rate was measured from.
+    cal: Mutex<Option<(u64, u64)>>,
 }
 
 /// A conversion from counter ticks to clock nanoseconds.
@@ -151,10 +144,7 @@ impl Clock {
             mult: AtomicU64::new(0),
             os_offset_ns: AtomicI64::new(0),
             next_cal_tsc: AtomicU64::new(if start.is_some() { 0 } else { u64::MAX }),
-            cal: Mutex::new(Calibration {
-                usable: start.is_some(),
-                last: start,
-            }),
+            cal: Mutex::new(start),
         }
     }
 
@@ -210,14 +200,15 @@ impl Clock {
         if next == u64::MAX || (next != 0 && read_tsc() < next) {
             return;
         }
-        let Some(mut cal) = self.cal.try_lock() else {
+        let Some(mut last) = self.cal.try_lock() else {
             return;
         };
-        if !cal.usable {
+        // Given up meanwhile by the holder of the lock.
+        if self.next_cal_tsc.load(Ordering::Relaxed) == u64::MAX {
             return;
         }
         if let Some((tsc, os)) = self.read_pair() {
-            self.calibrate_at(&mut cal, tsc, os);
+            self.calibrate_at(&mut last, tsc, os);
         }
     }
 
@@ -230,9 +221,9 @@ impl Clock {
     }
 
     /// One calibration round at the reading pair (`tsc`, `os` ns since `origin`).
-    fn calibrate_at(&self, cal: &mut Calibration, tsc: u64, os: u64) {
-        let Some(last) = cal.last else {
-            cal.last = Some((tsc, os));
+    fn calibrate_at(&self, cal: &mut Option<(u64, u64)>, tsc: u64, os: u64) {
+        let Some(last) = *cal else {
+            *cal = Some((tsc, os));
             return;
         };
         let old = self.conversion();
@@ -259,7 +250,7 @@ impl Clock {
                     anchor_ns,
                     mult,
                 });
-                cal.last = Some((tsc, os));
+                *cal = Some((tsc, os));
                 let ticks_per_recal = (u128::from(RECALIBRATE_NS) << 32) / u128::from(mult);
                 let next = tsc.saturating_add(u64::try_from(ticks_per_recal).unwrap_or(0));
                 self.next_cal_tsc.store(next, Ordering::Relaxed);
@@ -275,7 +266,6 @@ impl Clock {
                     anchor_ns: 0,
                     mult: 0,
                 });
-                cal.usable = false;
                 self.next_cal_tsc.store(u64::MAX, Ordering::Relaxed);
                 tracing::warn!(
                     "the TSC does not advance steadily; the producer reads the OS clock"
@@ -298,14 +288,14 @@ mod tests {
     /// Drives the calibration with synthetic readings: a 3 GHz counter.
     fn cal_at(c: &Clock, tsc: u64, os: u64) {
         let mut cal = c.cal.lock();
-        cal.last.get_or_insert((0, 0));
+        cal.get_or_insert((0, 0));
         c.calibrate_at(&mut cal, tsc, os);
     }
 
     #[test]
     fn reads_the_os_clock_until_calibrated_then_the_counter_at_its_rate() {
         let c = clock();
-        c.cal.lock().last = Some((0, 0));
+        *c.cal.lock() = Some((0, 0));
         assert_eq!(c.conversion(), None);
         // Too early: still the OS clock.
         cal_at(&c, 10_000_000 * GHZ_3, 10_000_000);
@@ -327,7 +317,7 @@ mod tests {
     #[test]
     fn a_new_rate_starts_where_the_old_one_is() {
         let c = clock();
-        c.cal.lock().last = Some((0, 0));
+        *c.cal.lock() = Some((0, 0));
         cal_at(&c, 60_000_000, 20_000_000); // 3 ticks per ns
         let before = c.conversion().expect("calibrated");
         // The OS clock says the counter ran 0.1 % slower than measured.
@@ -343,7 +333,7 @@ mod tests {
     #[test]
     fn a_counter_that_changes_pace_is_given_up_without_a_jump_back() {
         let c = clock();
-        c.cal.lock().last = Some((0, 0));
+        *c.cal.lock() = Some((0, 0));
         cal_at(&c, 60_000_000, 20_000_000);
         let conv = c.conversion().expect("calibrated");
         // Twice as many ticks per second as measured: not a clock.
@@ -352,7 +342,11 @@ mod tests {
         let here = conv.to_ns(tsc);
         cal_at(&c, tsc, os);
         assert_eq!(c.conversion(), None);
-        assert!(!c.cal.lock().usable);
+        assert_eq!(
+            c.next_cal_tsc.load(Ordering::Relaxed),
+            u64::MAX,
+            "no more rounds"
+        );
         assert_eq!(
             c.next_cal_tsc.load(Ordering::Relaxed),
             u64::MAX,
@@ -364,10 +358,14 @@ mod tests {
         );
         // A counter that went back is given up too.
         let c = clock();
-        c.cal.lock().last = Some((1_000, 0));
+        *c.cal.lock() = Some((1_000, 0));
         cal_at(&c, 500, 30_000_000);
         assert_eq!(c.conversion(), None);
-        assert!(!c.cal.lock().usable);
+        assert_eq!(
+            c.next_cal_tsc.load(Ordering::Relaxed),
+            u64::MAX,
+            "no more rounds"
+        );
     }
 
     #[test]

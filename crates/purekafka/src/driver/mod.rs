@@ -228,7 +228,7 @@ pub(crate) struct Shared<O> {
     clock: clock::Clock,
     /// System time minus the engine clock, in µs (see [`Shared::wall_ms`]).
     wall_offset_us: AtomicI64,
-    /// The monotonic instant (ns) at which `wall_offset_us` was last taken.
+    /// The engine-clock instant (ns) at which `wall_offset_us` was last taken.
     wall_synced_ns: AtomicU64,
     spawn: mpsc::UnboundedSender<SpawnConn>,
     /// The first fatal error (idempotence or transactions), for `Client::fatal_error`.
