@@ -36,8 +36,9 @@ const fn zigzag32(v: i32) -> u32 {
     ((v << 1) ^ (v >> 31)) as u32
 }
 
+/// The zig-zag mapping of a 64-bit value: what [`put_varlong`] encodes with [`encode_uvarint`].
 #[inline]
-const fn zigzag64(v: i64) -> u64 {
+pub const fn zigzag64(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
 
@@ -63,16 +64,22 @@ pub const fn varint_len(v: i64) -> usize {
     uvarint_len(zigzag64(v))
 }
 
-/// Encodes `v` unsigned into `out`, returning the number of bytes used.
+/// Writes the unsigned base-128 encoding of `v` at the start of `out` and returns its length
+/// ([`uvarint_len`]); bytes past the end of `out` are not written, so a caller that sized
+/// `out` with [`uvarint_len`] gets the whole encoding and no caller can make it panic.
 #[inline]
-fn encode_u64(mut v: u64, out: &mut [u8; MAX_VARLONG_LEN]) -> usize {
+pub fn encode_uvarint(mut v: u64, out: &mut [u8]) -> usize {
     let mut i = 0;
     while v >= 0x80 {
-        out[i] = (v as u8) | 0x80;
+        if let Some(b) = out.get_mut(i) {
+            *b = (v as u8) | 0x80;
+        }
         v >>= 7;
         i += 1;
     }
-    out[i] = v as u8;
+    if let Some(b) = out.get_mut(i) {
+        *b = v as u8;
+    }
     i + 1
 }
 
@@ -86,7 +93,7 @@ pub fn put_uvarint<B: BufMut + ?Sized>(buf: &mut B, v: u64) {
         buf.put_slice(&[(v as u8) | 0x80, (v >> 7) as u8]);
     } else {
         let mut tmp = [0u8; MAX_VARLONG_LEN];
-        let n = encode_u64(v, &mut tmp);
+        let n = encode_uvarint(v, &mut tmp);
         buf.put_slice(&tmp[..n]);
     }
 }
@@ -174,6 +181,13 @@ mod tests {
             put_varlong(&mut buf, v);
             assert_eq!(buf, enc, "varlong {v}");
             assert_eq!(varint_len(v), enc.len());
+            let mut slot = [0u8; MAX_VARLONG_LEN];
+            assert_eq!(encode_uvarint(zigzag64(v), &mut slot), enc.len());
+            assert_eq!(&slot[..enc.len()], enc, "encode_uvarint {v}");
+            // Too small a slice gets what fits and the full length back, no panic.
+            let mut short = [0u8; 1];
+            assert_eq!(encode_uvarint(zigzag64(v), &mut short), enc.len());
+            assert_eq!(short[0], enc[0]);
             if let Ok(v32) = i32::try_from(v) {
                 let mut b32 = Vec::new();
                 put_varint(&mut b32, v32);

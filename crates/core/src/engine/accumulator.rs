@@ -145,10 +145,8 @@ impl RecordBuf {
         };
         // As in `append`, the writer's size errors can't happen; an `Err` counts as appended
         // so the caller's bookkeeping matches `append`'s.
-        !matches!(
-            w.try_append_within(max_records_bytes, timestamp, key, value, headers),
-            Ok(None)
-        )
+        w.try_append_within(max_records_bytes, timestamp, key, value, headers)
+            .unwrap_or(true)
     }
 
     pub(crate) fn cursor(&self) -> Cursor<'_> {
