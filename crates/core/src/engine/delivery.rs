@@ -292,6 +292,7 @@ pub struct Records<'a, O> {
 
 impl<'a, O> Iterator for Records<'a, O> {
     type Item = RecordView<'a>;
+    #[inline(always)]
     fn next(&mut self) -> Option<RecordView<'a>> {
         let meta = self.metas.next()?;
         let view = parse_record(&mut self.cursor, &self.ctx, self.index, Some(meta.enqueued))?;
@@ -310,6 +311,8 @@ pub struct Drain<'a, O> {
 
 impl<'a, O> Iterator for Drain<'a, O> {
     type Item = (RecordView<'a>, O);
+    // Always inlined, as `parse_record`: the pair is too large to return through memory.
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         let meta = self.metas.next()?;
         let view = parse_record(&mut self.cursor, &self.ctx, self.index, Some(meta.enqueued))?;
@@ -348,6 +351,9 @@ impl<O> Iterator for DrainStamps<'_, O> {
     }
 }
 
+// Always inlined: returned through memory, its view was read back with wider loads than it
+// was written with (a store-forwarding stall per record, the top sample of `poll`).
+#[inline(always)]
 fn parse_record<'a>(
     cur: &mut Cursor<'a>,
     ctx: &ViewCtx,
@@ -384,6 +390,7 @@ impl<'a> Cursor<'a> {
         Self { bytes, pos: 0 }
     }
 
+    #[inline]
     fn varint(&mut self) -> Option<i64> {
         let mut z: u64 = 0;
         for shift in (0..64).step_by(7) {
@@ -397,6 +404,7 @@ impl<'a> Cursor<'a> {
         None
     }
 
+    #[inline]
     fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         let end = self.pos.checked_add(n)?;
         let s = self.bytes.get(self.pos..end)?;
@@ -405,6 +413,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// A varint length then that many bytes; length -1 is `None`.
+    #[inline]
     fn bytes_field(&mut self) -> Option<Option<&'a [u8]>> {
         let len = self.varint()?;
         if len < 0 {
@@ -414,6 +423,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// The next record's fields after its attributes byte; `self` moves past the record.
+    #[inline]
     fn next_fields(&mut self) -> Option<Self> {
         let len = usize::try_from(self.varint()?).ok()?;
         let mut r = Self::new(self.take(len)?);
@@ -422,11 +432,13 @@ impl<'a> Cursor<'a> {
     }
 
     /// The next record's timestamp delta, skipping the rest of it.
+    #[inline]
     fn next_timestamp_delta(&mut self) -> Option<i64> {
         self.next_fields()?.varint()
     }
 
     /// The next whole record (its key, value, headers, timestamp delta), for replay.
+    #[inline(always)]
     pub(crate) fn next_record(&mut self) -> Option<RawRecord<'a>> {
         let mut r = self.next_fields()?;
         let ts_delta = r.varint()?;
