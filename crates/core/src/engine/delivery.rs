@@ -332,6 +332,7 @@ pub struct DrainStamps<'a, O> {
 
 impl<O> Iterator for DrainStamps<'_, O> {
     type Item = ((i64, i64), O);
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         let meta = self.metas.next()?;
         let timestamp = match self.ctx.log_append_time_ms {

@@ -502,34 +502,32 @@ where
         // a little older than one the driver already passed in; the engine's time arithmetic
         // saturates, and a CreateTime of the call's start is as right as one of its end.
         let now = shared.now();
-        let (result, wake) = {
-            let mut st = shared.lock();
-            let rec = Record {
-                timestamp_ms: match timestamp {
-                    // librdkafka treats 0 as "now", like no timestamp.
-                    None | Some(0) => shared.wall_ms(now),
-                    Some(t) => t,
-                },
-                ..rec
-            };
-            let (delivery_opaque, claim) = make(delivery_opaque);
-            // Like librdkafka, a record counts against the queue limits until its report is
-            // served (the driver tells the engine about reports it took and did not serve).
-            let r = st.engine.send(now, rec, delivery_opaque);
-            // Even a refused record may have started work (e.g. a metadata refresh).
-            let wake = shared.service_after_send(&mut st, now);
-            let result = match r {
-                Ok(()) => Ok(claim),
-                Err(e) => Err((e, claim)),
-            };
-            (result, wake)
+        let mut st = shared.lock();
+        let rec = Record {
+            timestamp_ms: match timestamp {
+                // librdkafka treats 0 as "now", like no timestamp.
+                None | Some(0) => shared.wall_ms(now),
+                Some(t) => t,
+            },
+            ..rec
         };
+        // `claim` stays in this frame until it is returned: moved through a result tuple
+        // first, it was copied between stack slots with loads wider than, or offset from,
+        // the stores that wrote it (store-forwarding stalls, the top samples of this
+        // function for the FutureProducer).
+        let (delivery_opaque, claim) = make(delivery_opaque);
+        // Like librdkafka, a record counts against the queue limits until its report is
+        // served (the driver tells the engine about reports it took and did not serve).
+        let r = st.engine.send(now, rec, delivery_opaque);
+        // Even a refused record may have started work (e.g. a metadata refresh).
+        let wake = shared.service_after_send(&mut st, now);
+        drop(st);
         if wake {
             shared.wake_driver();
         }
-        match result {
-            Ok(claim) => Ok(claim),
-            Err((e, claim)) => Err((
+        match r {
+            Ok(()) => Ok(claim),
+            Err(e) => Err((
                 KafkaError::MessageProduction(e.code),
                 BaseRecord {
                     topic,

@@ -149,6 +149,7 @@ enum SlotRef {
 }
 
 impl DeliverySlot {
+    #[inline(always)]
     fn complete(self, slots: &SlotTable, result: OwnedDeliveryResult, wakes: &mut Vec<Waker>) {
         match self.0 {
             SlotRef::Ring(i) => slots.fill(i, result, wakes),
@@ -404,32 +405,13 @@ fn dispatch_future<C: ClientContext + 'static>(
     }
 }
 
-/// Where a record's result will be, before the record is queued.
-enum Claimed {
-    Ring(u32),
-    Channel(oneshot::Receiver<OwnedDeliveryResult>),
-}
-
-impl Claimed {
-    /// The record was queued: its future.
-    fn queued(self, slots: &Arc<SlotTable>) -> DeliveryFuture {
-        let inner = match self {
-            Self::Ring(i) => FutureInner::Ring {
-                slots: Arc::clone(slots),
-                index: i,
-            },
-            Self::Channel(rx) => FutureInner::Channel(rx),
-        };
-        DeliveryFuture { inner }
-    }
-
-    /// The record was not queued: no report will come.
-    fn unsent(self, slots: &SlotTable) {
-        if let Self::Ring(i) = self {
-            slots.release(i);
-        }
-    }
-}
+/// The claim `send_with` carries for a record whose result goes to a channel instead of a
+/// ring slot (ring indices stay below `future_slots::MAX_SLOTS`).
+///
+/// The claim is a plain index rather than an enum of index and receiver: a 16-byte enum was
+/// written in parts and copied whole between stack slots on its way out of `send_with`, a
+/// store-forwarding stall per record. The rare channel's receiver waits in the caller.
+const CHANNEL_CLAIM: u32 = u32::MAX;
 
 /// Counts a task waiting for queue space while alive.
 struct SpaceWaiter<'a>(&'a AtomicUsize);
@@ -522,9 +504,9 @@ where
         // A slot is claimed only by an attempt that queues the record, so none is held
         // while this future waits for queue space (or is dropped meanwhile).
         let mut attempt = self.queue(record.into_base_record(()));
-        let claimed = loop {
+        let future = loop {
             match attempt {
-                Ok(claimed) => break claimed,
+                Ok(future) => break future,
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), rec))
                     if left().is_some() =>
                 {
@@ -545,7 +527,7 @@ where
                 Err((e, rec)) => return Err((e, owned_message(rec))),
             }
         };
-        match claimed.queued(&self.slots).await {
+        match future.await {
             Ok(r) => r,
             // The producer is borrowed for the whole call, so it cannot be gone; answer
             // like a client that was dropped anyway.
@@ -555,6 +537,9 @@ where
 
     /// Queues a record without waiting; on success the future resolves to its delivery
     /// result. On failure (e.g. `QueueFull`) the record comes back with the error.
+    // Inlined, with `queue`, into the caller: the future is then built where it is kept
+    // instead of being handed back through memory (a store-forwarding stall per record).
+    #[inline(always)]
     #[allow(clippy::result_large_err)]
     pub fn send_result<'a, K, P>(
         &self,
@@ -564,39 +549,58 @@ where
         K: ToBytes + ?Sized,
         P: ToBytes + ?Sized,
     {
-        match self.queue(record.into_base_record(())) {
-            Ok(claimed) => Ok(claimed.queued(&self.slots)),
-            Err((e, rec)) => Err((e, FutureRecord::from_base_record(rec))),
-        }
+        self.queue(record.into_base_record(()))
+            .map_err(|(e, rec)| (e, FutureRecord::from_base_record(rec)))
     }
 
     /// Queues a record, claiming its completion slot while the engine lock is held (which
-    /// is what makes claims one at a time, see `SlotTable::claim`); a record that comes back
-    /// holds no slot.
+    /// is what makes claims one at a time, see `SlotTable::claim`), and returns its future;
+    /// a record that comes back holds no slot.
+    #[inline(always)]
     #[allow(clippy::result_large_err, clippy::type_complexity)]
     fn queue<'a, K, P>(
         &self,
         record: BaseRecord<'a, K, P, ()>,
-    ) -> Result<Claimed, (KafkaError, BaseRecord<'a, K, P, ()>)>
+    ) -> Result<DeliveryFuture, (KafkaError, BaseRecord<'a, K, P, ()>)>
     where
         K: ToBytes + ?Sized,
         P: ToBytes + ?Sized,
     {
-        self.producer.send_with(
+        let mut channel = None;
+        let index = self.producer.send_with(
             record,
-            |()| self.claim(),
-            |_, claimed| claimed.unsent(&self.slots),
-        )
+            |()| self.claim(&mut channel),
+            |_, index| {
+                if index != CHANNEL_CLAIM {
+                    self.slots.release(index);
+                }
+            },
+        )?;
+        let inner = match channel {
+            Some(rx) => FutureInner::Channel(rx),
+            None => FutureInner::Ring {
+                slots: Arc::clone(&self.slots),
+                index,
+            },
+        };
+        Ok(DeliveryFuture { inner })
     }
 
-    /// A completion slot for a new record (engine lock held): the record's opaque and where
-    /// its result goes.
-    fn claim(&self) -> (DeliverySlot, Claimed) {
+    /// A completion slot for a new record (engine lock held): the record's opaque and its
+    /// ring index, or [`CHANNEL_CLAIM`] with the receiver put in `channel`.
+    // Always inlined into `send_with`: returned through memory, the pair was read back
+    // with wider loads than it was written with (a store-forwarding stall per record).
+    #[inline(always)]
+    fn claim(
+        &self,
+        channel: &mut Option<oneshot::Receiver<OwnedDeliveryResult>>,
+    ) -> (DeliverySlot, u32) {
         match self.slots.claim() {
-            Some(i) => (DeliverySlot(SlotRef::Ring(i)), Claimed::Ring(i)),
+            Some(i) => (DeliverySlot(SlotRef::Ring(i)), i),
             None => {
                 let (tx, rx) = oneshot::channel();
-                (DeliverySlot(SlotRef::Channel(tx)), Claimed::Channel(rx))
+                *channel = Some(rx);
+                (DeliverySlot(SlotRef::Channel(tx)), CHANNEL_CLAIM)
             }
         }
     }

@@ -198,29 +198,48 @@ impl SlotTable {
 
     /// Stores slot `i`'s result (driver thread); if its future waits, its waker goes to
     /// `wakes`, for the caller to wake.
+    // Always inlined, so that a delivered record's few fields go from the report to the
+    // slot in registers: the whole result handed over through memory was read back with
+    // wider loads than it was written with (a store-forwarding stall per record). Failures
+    // take the out-of-line path.
+    #[inline(always)]
     pub(super) fn fill(&self, i: u32, result: OwnedDeliveryResult, wakes: &mut Vec<Waker>) {
+        match result {
+            Ok(d) => self.fill_delivered(i, d, wakes),
+            Err(e) => self.fill_failed(i, e, wakes),
+        }
+    }
+
+    #[inline(always)]
+    fn fill_delivered(&self, i: u32, d: Delivery, wakes: &mut Vec<Waker>) {
         let Some(s) = self.slot(i) else { return };
-        let done = match result {
-            Ok(d) => {
-                s.partition.store(d.partition, Ordering::Relaxed);
-                s.offset.store(d.offset, Ordering::Relaxed);
-                match d.timestamp {
-                    Timestamp::NotAvailable => DONE_NO_TIMESTAMP,
-                    Timestamp::CreateTime(t) => {
-                        s.timestamp.store(t, Ordering::Relaxed);
-                        DONE_CREATE_TIME
-                    }
-                    Timestamp::LogAppendTime(t) => {
-                        s.timestamp.store(t, Ordering::Relaxed);
-                        DONE_LOG_APPEND_TIME
-                    }
-                }
+        s.partition.store(d.partition, Ordering::Relaxed);
+        s.offset.store(d.offset, Ordering::Relaxed);
+        let done = match d.timestamp {
+            Timestamp::NotAvailable => DONE_NO_TIMESTAMP,
+            Timestamp::CreateTime(t) => {
+                s.timestamp.store(t, Ordering::Relaxed);
+                DONE_CREATE_TIME
             }
-            Err(e) => {
-                self.failures_lock().insert(i, Box::new(e));
-                DONE_FAILED
+            Timestamp::LogAppendTime(t) => {
+                s.timestamp.store(t, Ordering::Relaxed);
+                DONE_LOG_APPEND_TIME
             }
         };
+        self.publish(s, i, done, wakes);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn fill_failed(&self, i: u32, e: (KafkaError, OwnedMessage), wakes: &mut Vec<Waker>) {
+        let Some(s) = self.slot(i) else { return };
+        self.failures_lock().insert(i, Box::new(e));
+        self.publish(s, i, DONE_FAILED, wakes);
+    }
+
+    /// Moves a filled slot to `done`, collecting its waker if the future waits.
+    #[inline(always)]
+    fn publish(&self, s: &Slot, i: u32, done: u32, wakes: &mut Vec<Waker>) {
         let mut seen = PENDING;
         loop {
             match s
