@@ -331,6 +331,19 @@ impl BatchSizeHint {
             records: b.metas.len(),
         }
     }
+
+    /// Room for a batch a quarter larger than this one, within the batch limits. Sized
+    /// exactly like the last batch, every batch that came out larger (about half of them
+    /// under a steady load) grew its buffers by reallocating: a copy of the whole batch
+    /// into fresh pages (memmove and page faults, 6 % of the sending thread with 16
+    /// partitions at `linger.ms = 5`).
+    fn with_headroom(self, limits: BatchLimits) -> Self {
+        Self {
+            bytes: (self.bytes + self.bytes / 4)
+                .min(limits.batch_size.saturating_sub(BATCH_OVERHEAD)),
+            records: (self.records + self.records / 4).min(limits.batch_num_messages),
+        }
+    }
 }
 
 /// A partition's batches.
@@ -420,8 +433,9 @@ impl<O> PartitionQueue<O> {
                 let seq = self.next_seq;
                 self.next_seq += 1;
                 out.opened = true;
-                // The hint never exceeds what one batch may hold (it was one).
-                self.open.insert(Batch::new(seq, now, self.last_batch))
+                // The hint never exceeds what one batch may hold.
+                self.open
+                    .insert(Batch::new(seq, now, self.last_batch.with_headroom(limits)))
             }
         };
         if !appended {
@@ -580,6 +594,29 @@ mod tests {
             let t = Instant::from_millis(u64::from(i));
             q.append(t, LIMITS, 0, None, Some(b"v"), &[], i, 1);
         }
+    }
+
+    #[test]
+    fn a_new_batch_reserves_a_quarter_more_than_the_last_within_the_limits() {
+        let last = BatchSizeHint {
+            bytes: 80_000,
+            records: 800,
+        };
+        let limits = BatchLimits {
+            batch_size: 1_000_000,
+            batch_num_messages: 10_000,
+        };
+        let h = last.with_headroom(limits);
+        assert_eq!((h.bytes, h.records), (100_000, 1_000));
+        // Never more than one batch may hold: batch.size less the header, the count limit.
+        let full = BatchSizeHint {
+            bytes: 999_939,
+            records: 9_000,
+        };
+        let h = full.with_headroom(limits);
+        assert_eq!((h.bytes, h.records), (1_000_000 - BATCH_OVERHEAD, 10_000));
+        let h = BatchSizeHint::default().with_headroom(limits);
+        assert_eq!((h.bytes, h.records), (0, 0));
     }
 
     #[test]
