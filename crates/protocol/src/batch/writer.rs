@@ -212,8 +212,8 @@ impl RecordBatchWriter {
     /// Appends a record laid out by [`layout`](Self::layout) for the current state.
     ///
     /// The buffer grows by exactly `layout.size` and the record is written into that slice:
-    /// one length check for the whole record instead of one per field, which halves the cost
-    /// of an append (criterion, 100-byte values).
+    /// one length check for the whole record instead of one per field and call (criterion,
+    /// 1000 records of 100 bytes: 31.5 -> 19.9 µs keyless, 35.9 -> 20.0 µs with 16-byte keys).
     #[inline(always)]
     fn write(
         &mut self,
