@@ -335,8 +335,8 @@ impl BatchSizeHint {
     /// Room for a batch a quarter larger than this one, within the batch limits. Sized
     /// exactly like the last batch, every batch that came out larger (about half of them
     /// under a steady load) grew its buffers by reallocating: a copy of the whole batch
-    /// into fresh pages (memmove and page faults, 6 % of the sending thread with 16
-    /// partitions at `linger.ms = 5`).
+    /// into fresh pages (the sending thread's memmove and page faults, ~8 % of all samples
+    /// with 16 partitions, 16-byte keys, `linger.ms = 5`).
     fn with_headroom(self, limits: BatchLimits) -> Self {
         Self {
             bytes: (self.bytes + self.bytes / 4)
