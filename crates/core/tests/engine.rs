@@ -1410,3 +1410,80 @@ fn compression_offload_job_for_a_purged_batch_is_ignored() {
     assert_eq!(h.produce_requests(), 0);
     assert_eq!(h.reports.len(), 1);
 }
+
+#[test]
+fn only_appends_to_an_open_batch_are_quiet() {
+    let mut cfg = config();
+    cfg.linger = ms(1_000);
+    cfg.batch_num_messages = 4;
+    let mut h = Harness::new(cfg);
+    h.warm_up("t");
+    // `Harness::send` also checks, for every quiet send of every test, that it left nothing
+    // for the driver: no output, no new frame, no earlier deadline.
+    let mut quiet = |h: &mut Harness, partition: i32, value: &[u8]| {
+        h.send("t", Some(partition), value, 0).unwrap();
+        h.engine.last_send_quiet()
+    };
+    assert!(
+        !quiet(&mut h, 0, b"a"),
+        "opened a batch and armed its linger"
+    );
+    assert!(quiet(&mut h, 0, b"b"));
+    assert!(!quiet(&mut h, 1, b"c"), "another partition's first batch");
+    assert!(quiet(&mut h, 1, b"d"));
+    assert!(quiet(&mut h, 0, b"e"));
+    // A refused record is never quiet, even right after a quiet one.
+    assert!(h.send("t", Some(-1), b"f", 0).is_err());
+    assert!(!h.engine.last_send_quiet());
+    // Nor is a record for a topic whose metadata is not known yet (sent without letting the
+    // fake cluster answer in between).
+    let other = |v: &'static [u8]| Record {
+        topic: "other",
+        partition: None,
+        key: None,
+        value: Some(v),
+        headers: &[],
+        timestamp_ms: 0,
+    };
+    for v in [b"g", b"h"] {
+        h.engine.send(h.now, other(v), 0).unwrap();
+        assert!(!h.engine.last_send_quiet());
+    }
+    h.pump();
+    assert_eq!(h.produce_requests(), 0);
+    assert!(
+        !quiet(&mut h, 0, b"i"),
+        "filled the batch (batch.num.messages): ready"
+    );
+    assert_eq!(h.produce_requests(), 1);
+    h.advance(ms(2_000));
+    assert_eq!(h.reports.iter().map(|r| r.len()).sum::<usize>(), 8);
+}
+
+#[test]
+fn linger_zero_appends_to_a_ready_batch_are_quiet() {
+    let mut cfg = config();
+    cfg.linger = Duration::ZERO;
+    let mut h = Harness::new(cfg);
+    h.warm_up("t");
+    let r = |v: &'static [u8]| Record {
+        topic: "t",
+        partition: Some(0),
+        key: None,
+        value: Some(v),
+        headers: &[],
+        timestamp_ms: 0,
+    };
+    // Straight into the engine, without pumping: the batch stays queued between sends.
+    h.engine.send(h.now, r(b"a"), 1).unwrap();
+    assert!(!h.engine.last_send_quiet(), "the batch became ready");
+    assert!(h.engine.has_pending_transmit());
+    h.engine.send(h.now, r(b"b"), 2).unwrap();
+    assert!(
+        h.engine.last_send_quiet(),
+        "rides in the request already pending"
+    );
+    h.advance(ms(100));
+    assert_eq!(h.produce_requests(), 1);
+    assert_eq!(h.cluster.produce_log[0].parts[0].records, 2);
+}

@@ -252,7 +252,7 @@ impl<O> Engine<O> {
         headers: &[RecordHeader<'_>],
         opaque: O,
         accounted: usize,
-    ) {
+    ) -> bool {
         let limits = BatchLimits {
             batch_size: self.cfg.batch_size,
             batch_num_messages: self.cfg.batch_num_messages.clamp(1, 1_000_000),
@@ -274,6 +274,10 @@ impl<O> Engine<O> {
         // has left.
         let open_due = a.opened && (flushing || enqueued + linger <= now);
         ready |= open_due;
+        // Added to a batch that was open, listed and led already: no timer, no readiness,
+        // no connection, nothing for the driver (see `Engine::last_send_quiet`). Transactional
+        // producers are left out: a record may add its partition to the transaction.
+        let quiet = !a.opened && !ready && part.in_active && part.leader.is_some();
         if a.opened {
             if let Some(t) = msg_timeout {
                 if part.q.expiry_armed.is_none() {
@@ -298,6 +302,7 @@ impl<O> Engine<O> {
         if self.part(key).leader.is_none() {
             self.schedule_fast_refresh(now);
         }
+        quiet && self.txn.is_none()
     }
 
     /// Makes sure Metadata is refreshed within `topic.metadata.refresh.fast.interval.ms`.

@@ -316,6 +316,8 @@ pub struct Engine<O> {
     unserved_cnt: usize,
     unserved_bytes: usize,
     flushing: bool,
+    /// The last `send` only added its record to an open batch (see [`Engine::last_send_quiet`]).
+    last_send_quiet: bool,
     /// The driver reports written bytes (`handle_written`), so requests not yet written
     /// count against `queue.buffering.backpressure.threshold`.
     write_feedback: bool,
@@ -396,6 +398,7 @@ impl<O> Engine<O> {
             unserved_cnt: 0,
             unserved_bytes: 0,
             flushing: false,
+            last_send_quiet: false,
             write_feedback: false,
             closing: false,
             closed: false,
@@ -434,6 +437,7 @@ impl<O> Engine<O> {
         record: Record<'_>,
         opaque: O,
     ) -> Result<(), SendError<O>> {
+        self.last_send_quiet = false;
         if self.closing {
             return Err(SendError {
                 code: ErrorCode::State,
@@ -481,6 +485,7 @@ impl<O> Engine<O> {
         }
         let tid = self.intern_topic(now, record.topic);
         let topic = &self.topics[tid.0 as usize];
+        let mut quiet = false;
         match topic.state {
             TopicState::NotExists => {
                 return Err(SendError {
@@ -509,7 +514,7 @@ impl<O> Engine<O> {
                     topic: tid,
                     partition,
                 };
-                self.append_record(
+                quiet = self.append_record(
                     now,
                     now,
                     key,
@@ -526,14 +531,34 @@ impl<O> Engine<O> {
         self.msg_bytes += accounted;
         if self.metadata.kick {
             self.drive(now);
+            quiet = false;
         } else if (!self.send_queue.is_empty() || self.txn_register_due())
             && self.deferred_since.is_none()
         {
             // AddPartitionsToTxn is deferred like produce requests: partitions that get
             // records until the driver's next poll share one request.
             self.deferred_since = Some(now);
+            quiet = false;
         }
+        self.last_send_quiet = quiet;
         Ok(())
+    }
+
+    /// Whether the last [`Engine::send`] only added its record to a batch that was already
+    /// open: it queued no connection command, event, transactional result or frame, and
+    /// neither armed a timer nor moved [`Engine::poll_timeout`] earlier. A driver that routed
+    /// every output after the previous command may then skip polling them (the common case:
+    /// every record of a batch but the one that opened it). A refused record is not quiet.
+    #[must_use]
+    pub fn last_send_quiet(&self) -> bool {
+        self.last_send_quiet
+    }
+
+    /// Whether connection commands, events or transactional results wait to be polled (for
+    /// a driver's consistency checks).
+    #[must_use]
+    pub fn has_queued_output(&self) -> bool {
+        !self.conn_cmds.is_empty() || !self.events.is_empty() || self.has_txn_result()
     }
 
     /// Makes every queued batch ready now, ignoring `linger.ms` (also for records sent

@@ -882,6 +882,11 @@ impl<O> Engine<O> {
         Ok(())
     }
 
+    /// Whether a finished transactional operation waits for [`Engine::poll_txn_result`].
+    pub(crate) fn has_txn_result(&self) -> bool {
+        self.txn.as_ref().is_some_and(|t| !t.results.is_empty())
+    }
+
     /// The next finished operation and its result. Handing out a success acknowledges it
     /// (librdkafka's `*NotAcked` states become `Ready`); the result is kept so that calling
     /// the same operation again hands it out again.

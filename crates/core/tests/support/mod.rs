@@ -855,6 +855,8 @@ impl Harness {
         value: &[u8],
         opaque: u64,
     ) -> Result<(), SendError<u64>> {
+        let timeout = self.engine.poll_timeout();
+        let transmit = self.engine.has_pending_transmit();
         let r = self.engine.send(
             self.now,
             Record {
@@ -867,6 +869,23 @@ impl Harness {
             },
             opaque,
         );
+        if self.engine.last_send_quiet() {
+            // What a driver that skips its output pass after a quiet send relies on.
+            assert!(r.is_ok(), "a refused send reported quiet");
+            assert!(
+                !self.engine.has_queued_output(),
+                "a quiet send queued output"
+            );
+            assert!(
+                transmit || !self.engine.has_pending_transmit(),
+                "a quiet send made a frame pending"
+            );
+            let now = self.engine.poll_timeout();
+            assert!(
+                now == timeout || now.is_some_and(|t| timeout.is_some_and(|was| t > was)),
+                "a quiet send moved the deadline earlier: {timeout:?} -> {now:?}"
+            );
+        }
         self.pump();
         r
     }
