@@ -1420,7 +1420,7 @@ fn only_appends_to_an_open_batch_are_quiet() {
     h.warm_up("t");
     // `Harness::send` also checks, for every quiet send of every test, that it left nothing
     // for the driver: no output, no new frame, no earlier deadline.
-    let mut quiet = |h: &mut Harness, partition: i32, value: &[u8]| {
+    let quiet = |h: &mut Harness, partition: i32, value: &[u8]| {
         h.send("t", Some(partition), value, 0).unwrap();
         h.engine.last_send_quiet()
     };
