@@ -307,3 +307,77 @@ fn unreachable_cluster_times_out_records() {
     );
     assert!(start.elapsed() < Duration::from_secs(10));
 }
+
+/// A future's timestamp is the record's own as the broker stored it: default CreateTimes
+/// (taken at send, many records per lingered batch, so they differ within a batch) and a
+/// LogAppendTime topic's broker time, both checked against the Java consumer.
+#[test]
+fn delivery_timestamps_are_the_stored_ones() {
+    let kafka = Kafka::shared().unwrap();
+    let topic = kafka.unique_topic("future-create-time", 2).unwrap();
+    let producer: FutureProducer = config(&kafka).set("linger.ms", "20").create().unwrap();
+    let rt = rt();
+    let n = 3_000;
+    let deliveries: Vec<Delivery> = rt.block_on(async {
+        let mut futures = Vec::new();
+        for i in 0..n {
+            let value = format!("v{i}");
+            let rec = FutureRecord::<(), _>::to(&topic)
+                .payload(&value)
+                .partition(i % 2);
+            futures.push(producer.send_result(rec).unwrap());
+            if i % 500 == 0 {
+                // Spread the sends over a few milliseconds.
+                tokio::time::sleep(Duration::from_millis(3)).await;
+            }
+        }
+        let mut out = Vec::new();
+        for f in futures {
+            out.push(f.await.unwrap().unwrap());
+        }
+        out
+    });
+    let consumed = read_back(&kafka, &topic, n as usize);
+    let stored: std::collections::HashMap<(i32, i64), i64> = consumed
+        .iter()
+        .map(|c| {
+            assert_eq!(c.timestamp_type, "CreateTime");
+            ((c.partition, c.offset), c.timestamp)
+        })
+        .collect();
+    let mut distinct = std::collections::HashSet::new();
+    for d in &deliveries {
+        let Timestamp::CreateTime(ts) = d.timestamp else {
+            panic!("{:?}", d.timestamp)
+        };
+        assert_eq!(Some(&ts), stored.get(&(d.partition, d.offset)), "{d:?}");
+        distinct.insert(ts);
+    }
+    assert!(distinct.len() > 1, "the sends spanned several milliseconds");
+
+    let topic = kafka
+        .unique_topic_with(
+            "future-log-append",
+            1,
+            &[("message.timestamp.type", "LogAppendTime")],
+        )
+        .unwrap();
+    let before = purekafka::util::current_time_millis();
+    let d = rt
+        .block_on(
+            producer.send(
+                FutureRecord::<(), _>::to(&topic)
+                    .payload("v")
+                    .timestamp(1_000),
+                Duration::from_secs(30),
+            ),
+        )
+        .unwrap();
+    let Timestamp::LogAppendTime(ts) = d.timestamp else {
+        panic!("{:?}", d.timestamp)
+    };
+    assert!(ts >= before - 1_000, "broker time {ts}, before {before}");
+    let consumed = read_back(&kafka, &topic, 1);
+    assert_eq!(consumed[0].timestamp_type, "LogAppendTime");
+    assert_eq!(consumed[0].timestamp, ts);
+}

@@ -141,6 +141,22 @@ impl<O> DeliveryReport<O> {
         }
     }
 
+    /// Every record's offset together with its opaque, by value, in send order, without
+    /// reading the records: for a caller that kept the rest of what it reports (such as the
+    /// record's CreateTime) in the opaque. Offsets are -1 when the broker gave none.
+    pub fn drain_offsets(&mut self) -> impl Iterator<Item = (i64, O)> + '_ {
+        let ctx = self.view_ctx();
+        (0_i64..)
+            .zip(self.metas.drain(..))
+            .map(move |(i, meta)| (ctx.offset(i), meta.opaque))
+    }
+
+    /// The broker's LogAppendTime (ms) when the topic uses it: then every record's
+    /// timestamp; `None` for CreateTime topics.
+    pub fn log_append_time(&self) -> Option<i64> {
+        self.view_ctx().log_append_time_ms
+    }
+
     fn view_ctx(&self) -> ViewCtx {
         ViewCtx {
             base_offset: self.base_offset,
@@ -610,6 +626,15 @@ mod tests {
             let got: Vec<_> = light.drain_stamps().collect();
             assert_eq!(got, want, "{base_offset} {tt:?}");
             assert_eq!(got.len(), records.len());
+            let mut bare = report_of(&records, base_offset, tt);
+            assert_eq!(
+                bare.log_append_time(),
+                (tt == TimestampType::LogAppendTime).then_some(77)
+            );
+            let offsets: Vec<_> = bare.drain_offsets().collect();
+            let want: Vec<_> = want.iter().map(|&((offset, _), o)| (offset, o)).collect();
+            assert_eq!(offsets, want, "{base_offset} {tt:?}");
+            assert!(bare.is_empty());
         }
     }
 }

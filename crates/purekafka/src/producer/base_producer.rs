@@ -425,18 +425,19 @@ where
         K: ToBytes + ?Sized,
         P: ToBytes + ?Sized,
     {
-        self.send_with(record, |o| (o, ()), |o, ()| o)
+        self.send_with(record, |o, _| (o, ()), |o, ()| o)
     }
 
     /// [`send`](Self::send) with the record's delivery opaque made by `make` while the engine
     /// lock is held, so that whatever `make` claims (`T`, returned once the record is queued)
-    /// is claimed by one thread at a time: the FutureProducer's completion slots. A record
-    /// the engine refuses gets `unmake` of the opaque and the claim back.
+    /// is claimed by one thread at a time: the FutureProducer's completion slots. `make` also
+    /// gets the record's timestamp (ms, as written into the batch). A record the engine
+    /// refuses gets `unmake` of the opaque and the claim back.
     #[allow(clippy::result_large_err, clippy::type_complexity)]
     pub(crate) fn send_with<'a, K, P, D: IntoOpaque, T>(
         &self,
         record: BaseRecord<'a, K, P, D>,
-        make: impl FnOnce(D) -> (C::DeliveryOpaque, T),
+        make: impl FnOnce(D, i64) -> (C::DeliveryOpaque, T),
         unmake: impl FnOnce(C::DeliveryOpaque, T) -> D,
     ) -> Result<T, (KafkaError, BaseRecord<'a, K, P, D>)>
     where
@@ -515,7 +516,7 @@ where
         // first, it was copied between stack slots with loads wider than, or offset from,
         // the stores that wrote it (store-forwarding stalls, the top samples of this
         // function for the FutureProducer).
-        let (delivery_opaque, claim) = make(delivery_opaque);
+        let (delivery_opaque, claim) = make(delivery_opaque, rec.timestamp_ms);
         // Like librdkafka, a record counts against the queue limits until its report is
         // served (the driver tells the engine about reports it took and did not serve).
         let r = st.engine.send(now, rec, delivery_opaque);

@@ -136,9 +136,16 @@ pub struct Delivery {
 /// The outcome of [`FutureProducer::send`]: the delivery, or the error and the record.
 pub type OwnedDeliveryResult = Result<Delivery, (KafkaError, OwnedMessage)>;
 
-/// The delivery opaque of a [`FutureProducer`]'s records: where its future's result goes.
+/// The delivery opaque of a [`FutureProducer`]'s records: where its future's result goes,
+/// and the record's timestamp.
 #[derive(Debug)]
-pub struct DeliverySlot(SlotRef);
+pub struct DeliverySlot {
+    slot: SlotRef,
+    /// The record's CreateTime (ms), as written into its batch: kept here, the report
+    /// need not read each record back for it (the driver thread's largest per-record cost
+    /// for the FutureProducer).
+    timestamp: i64,
+}
 
 #[derive(Debug)]
 enum SlotRef {
@@ -151,7 +158,7 @@ enum SlotRef {
 impl DeliverySlot {
     #[inline(always)]
     fn complete(self, slots: &SlotTable, result: OwnedDeliveryResult, wakes: &mut Vec<Waker>) {
-        match self.0 {
+        match self.slot {
             SlotRef::Ring(i) => slots.fill(i, result, wakes),
             // The receiver may be gone (future dropped): nothing to tell. Its wake is the
             // send's own, not deferred: channels are the rare case of a ring with no free slot.
@@ -372,13 +379,17 @@ fn dispatch_future<C: ClientContext + 'static>(
     let partition = report.partition();
     let ts_type = report.timestamp_type();
     let Some(code) = report.error() else {
-        // A future's result is (partition, offset, timestamp): the records' keys, values
-        // and headers need not be read back.
-        for ((offset, timestamp), slot) in report.drain_stamps() {
+        // A future's result is (partition, offset, timestamp): with the CreateTime in the
+        // opaque, the records need not be read back at all.
+        let log_append_time = report.log_append_time();
+        for (offset, slot) in report.drain_offsets() {
             let delivery = Delivery {
                 partition,
                 offset: report_offset(offset),
-                timestamp: report_timestamp(ts_type, timestamp),
+                timestamp: match log_append_time {
+                    Some(t) => Timestamp::LogAppendTime(t),
+                    None => Timestamp::CreateTime(slot.timestamp),
+                },
             };
             slot.complete(&context.slots, Ok(delivery), wakes);
         }
@@ -569,7 +580,7 @@ where
         let mut channel = None;
         let index = self.producer.send_with(
             record,
-            |()| self.claim(&mut channel),
+            |(), timestamp| self.claim(&mut channel, timestamp),
             |_, index| {
                 if index != CHANNEL_CLAIM {
                     self.slots.release(index);
@@ -594,15 +605,17 @@ where
     fn claim(
         &self,
         channel: &mut Option<oneshot::Receiver<OwnedDeliveryResult>>,
+        timestamp: i64,
     ) -> (DeliverySlot, u32) {
-        match self.slots.claim() {
-            Some(i) => (DeliverySlot(SlotRef::Ring(i)), i),
+        let (slot, index) = match self.slots.claim() {
+            Some(i) => (SlotRef::Ring(i), i),
             None => {
                 let (tx, rx) = oneshot::channel();
                 *channel = Some(rx);
-                (DeliverySlot(SlotRef::Channel(tx)), CHANNEL_CLAIM)
+                (SlotRef::Channel(tx), CHANNEL_CLAIM)
             }
-        }
+        };
+        (DeliverySlot { slot, timestamp }, index)
     }
 
     /// Waits for `timeout` (reports are served by the producer's own thread; kept for
