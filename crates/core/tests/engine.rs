@@ -1487,3 +1487,21 @@ fn linger_zero_appends_to_a_ready_batch_are_quiet() {
     assert_eq!(h.produce_requests(), 1);
     assert_eq!(h.cluster.produce_log[0].parts[0].records, 2);
 }
+
+#[test]
+fn a_topic_name_with_a_nul_byte_is_refused_and_never_requested() {
+    let mut h = Harness::new(config());
+    h.warm_up("t");
+    let metadata_before = h.cluster.metadata_requests;
+    for _ in 0..2 {
+        let err = h.send("bad\0topic", None, b"v", 7).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidArgument);
+        assert_eq!(err.opaque, 7);
+    }
+    h.advance(ms(1_000));
+    assert_eq!(h.cluster.metadata_requests, metadata_before);
+    assert!(h.reports.is_empty());
+    h.send("t", Some(0), b"v", 8).unwrap();
+    h.advance(ms(1_000));
+    assert_eq!(h.reports.len(), 1);
+}

@@ -483,7 +483,12 @@ impl<O> Engine<O> {
                 opaque,
             });
         }
-        let tid = self.intern_topic(now, record.topic);
+        let Some(tid) = self.intern_topic(now, record.topic) else {
+            return Err(SendError {
+                code: ErrorCode::InvalidArgument,
+                opaque,
+            });
+        };
         let topic = &self.topics[tid.0 as usize];
         let mut quiet = false;
         match topic.state {
@@ -843,16 +848,22 @@ impl<O> Engine<O> {
         }
     }
 
-    fn intern_topic(&mut self, now: Instant, name: &str) -> TopicId {
+    /// The topic's id, interned on first use; `None` for a name with a NUL byte, which no
+    /// Kafka topic has (and C clients cannot even pass): checked only for names not seen
+    /// before, so a send to a known topic pays nothing for it.
+    fn intern_topic(&mut self, now: Instant, name: &str) -> Option<TopicId> {
         // Producers usually send to one topic at a time: skip the hash for a repeat.
         if let Some(id) = self.last_topic {
             if *self.topics[id.0 as usize].name == *name {
-                return id;
+                return Some(id);
             }
         }
         if let Some(&id) = self.topic_ids.get(name) {
             self.last_topic = Some(id);
-            return id;
+            return Some(id);
+        }
+        if name.as_bytes().contains(&0) {
+            return None;
         }
         let id = TopicId(self.topics.len() as u32);
         self.topics.push(Topic::new(name, now));
@@ -860,7 +871,7 @@ impl<O> Engine<O> {
         self.last_topic = Some(id);
         self.metadata.wanted = true;
         self.send_queue_kick();
-        id
+        Some(id)
     }
 
     /// Ensures `drive` runs after this command even when no broker wants to send.

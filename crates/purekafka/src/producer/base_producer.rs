@@ -248,6 +248,19 @@ pub(crate) fn report_timestamp(ts_type: TimestampType, ms: i64) -> Timestamp {
     }
 }
 
+/// The error for a record the engine refused. A topic name with a NUL byte is refused by
+/// the engine (only when first seen, so that known topics pay nothing for the check) and
+/// reported as rdkafka reports it, a `Nul` error from building the C string.
+#[cold]
+fn refusal(code: RDKafkaErrorCode, topic: &str) -> KafkaError {
+    if code == RDKafkaErrorCode::InvalidArgument {
+        if let Err(e) = CString::new(topic) {
+            return KafkaError::Nul(e);
+        }
+    }
+    KafkaError::MessageProduction(code)
+}
+
 /// Hands one event to the context.
 pub(crate) fn dispatch<C, Part>(context: &C, stats: &StatsMeta, event: Event<C::DeliveryOpaque>)
 where
@@ -444,16 +457,6 @@ where
         K: ToBytes + ?Sized,
         P: ToBytes + ?Sized,
     {
-        if record.topic.as_bytes().contains(&0) {
-            return match CString::new(record.topic) {
-                Err(e) => Err((KafkaError::Nul(e), record)),
-                // Unreachable: the topic contains a NUL; report it as an invalid argument.
-                Ok(_) => Err((
-                    KafkaError::MessageProduction(RDKafkaErrorCode::InvalidArgument),
-                    record,
-                )),
-            };
-        }
         let BaseRecord {
             topic,
             partition,
@@ -529,7 +532,7 @@ where
         match r {
             Ok(()) => Ok(claim),
             Err(e) => Err((
-                KafkaError::MessageProduction(e.code),
+                refusal(e.code, topic),
                 BaseRecord {
                     topic,
                     partition,
