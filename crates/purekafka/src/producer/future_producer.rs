@@ -136,34 +136,16 @@ pub struct Delivery {
 /// The outcome of [`FutureProducer::send`]: the delivery, or the error and the record.
 pub type OwnedDeliveryResult = Result<Delivery, (KafkaError, OwnedMessage)>;
 
-/// The delivery opaque of a [`FutureProducer`]'s records: where its future's result goes,
-/// and the record's timestamp.
+/// The delivery opaque of a [`FutureProducer`]'s records: where its future's result goes
+/// (a slot of the producer's ring, or the index of a channel of its own when the ring had
+/// no free slot; see `future_slots`).
 #[derive(Debug)]
-pub struct DeliverySlot {
-    slot: SlotRef,
-    /// The record's CreateTime (ms), as written into its batch: kept here, the report
-    /// need not read each record back for it (the driver thread's largest per-record cost
-    /// for the FutureProducer).
-    timestamp: i64,
-}
-
-#[derive(Debug)]
-enum SlotRef {
-    /// A slot of the producer's ring (the common case: no allocation).
-    Ring(u32),
-    /// The ring's probed slots were all held: a channel of its own.
-    Channel(oneshot::Sender<OwnedDeliveryResult>),
-}
+pub struct DeliverySlot(u32);
 
 impl DeliverySlot {
     #[inline(always)]
     fn complete(self, slots: &SlotTable, result: OwnedDeliveryResult, wakes: &mut Vec<Waker>) {
-        match self.slot {
-            SlotRef::Ring(i) => slots.fill(i, result, wakes),
-            // The receiver may be gone (future dropped): nothing to tell. Its wake is the
-            // send's own, not deferred: channels are the rare case of a ring with no free slot.
-            SlotRef::Channel(tx) => drop(tx.send(result)),
-        }
+        slots.fill(self.0, result, wakes);
     }
 }
 
@@ -380,18 +362,12 @@ fn dispatch_future<C: ClientContext + 'static>(
     let ts_type = report.timestamp_type();
     let Some(code) = report.error() else {
         // A future's result is (partition, offset, timestamp): with the CreateTime in the
-        // opaque, the records need not be read back at all.
+        // slot since the claim, the records need not be read back at all.
         let log_append_time = report.log_append_time();
-        for (offset, slot) in report.drain_offsets() {
-            let delivery = Delivery {
-                partition,
-                offset: report_offset(offset),
-                timestamp: match log_append_time {
-                    Some(t) => Timestamp::LogAppendTime(t),
-                    None => Timestamp::CreateTime(slot.timestamp),
-                },
-            };
-            slot.complete(&context.slots, Ok(delivery), wakes);
+        for (offset, DeliverySlot(i)) in report.drain_offsets() {
+            context
+                .slots
+                .deliver(i, partition, report_offset(offset), log_append_time, wakes);
         }
         return;
     };
@@ -415,14 +391,6 @@ fn dispatch_future<C: ClientContext + 'static>(
         );
     }
 }
-
-/// The claim `send_with` carries for a record whose result goes to a channel instead of a
-/// ring slot (ring indices stay below `future_slots::MAX_SLOTS`).
-///
-/// The claim is a plain index rather than an enum of index and receiver: a 16-byte enum was
-/// written in parts and copied whole between stack slots on its way out of `send_with`, a
-/// store-forwarding stall per record. The rare channel's receiver waits in the caller.
-const CHANNEL_CLAIM: u32 = u32::MAX;
 
 /// Counts a task waiting for queue space while alive.
 struct SpaceWaiter<'a>(&'a AtomicUsize);
@@ -581,11 +549,7 @@ where
         let index = self.producer.send_with(
             record,
             |(), timestamp| self.claim(&mut channel, timestamp),
-            |_, index| {
-                if index != CHANNEL_CLAIM {
-                    self.slots.release(index);
-                }
-            },
+            |_, index| self.slots.release(index),
         )?;
         let inner = match channel {
             Some(rx) => FutureInner::Channel(rx),
@@ -597,8 +561,9 @@ where
         Ok(DeliveryFuture { inner })
     }
 
-    /// A completion slot for a new record (engine lock held): the record's opaque and its
-    /// ring index, or [`CHANNEL_CLAIM`] with the receiver put in `channel`.
+    /// A completion slot for a new record with CreateTime `timestamp` (engine lock held):
+    /// the record's opaque and its index; the receiver of a fallback channel is put in
+    /// `channel`.
     // Always inlined into `send_with`: returned through memory, the pair was read back
     // with wider loads than it was written with (a store-forwarding stall per record).
     #[inline(always)]
@@ -607,15 +572,15 @@ where
         channel: &mut Option<oneshot::Receiver<OwnedDeliveryResult>>,
         timestamp: i64,
     ) -> (DeliverySlot, u32) {
-        let (slot, index) = match self.slots.claim() {
-            Some(i) => (SlotRef::Ring(i), i),
+        let index = match self.slots.claim(timestamp) {
+            Some(i) => i,
             None => {
-                let (tx, rx) = oneshot::channel();
+                let (i, rx) = self.slots.claim_channel(timestamp);
                 *channel = Some(rx);
-                (SlotRef::Channel(tx), CHANNEL_CLAIM)
+                i
             }
         };
-        (DeliverySlot { slot, timestamp }, index)
+        (DeliverySlot(index), index)
     }
 
     /// Waits for `timeout` (reports are served by the producer's own thread; kept for

@@ -16,14 +16,22 @@
 //! oneshot channel, so an application holding any number of unfinished futures still works,
 //! only slower.
 //!
-//! Failures (rare, and large) are kept in a side table keyed by slot.
+//! A record's delivery opaque is only its slot's index (4 bytes, kept by the core next to
+//! the record until its report); the record's CreateTime is written into the slot when it
+//! is claimed, by the sending thread, so a successful report writes only the partition and
+//! offset. (A 24-byte opaque holding the timestamp and an enum of index or channel made each
+//! record's bookkeeping entry twice as large; written by the sending thread into memory the
+//! driver thread had last read, it cost the FutureProducer 8 % of its throughput.)
+//!
+//! Failures (rare, and large) are kept in a side table keyed by slot, and so are the
+//! fallback channels, under indices of their own ([`CHANNEL`] and up).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::task::{Context, Poll, Waker};
 
-use futures_channel::oneshot::Canceled;
+use futures_channel::oneshot::{self, Canceled};
 use futures_util::task::AtomicWaker;
 
 use super::future_producer::{Delivery, OwnedDeliveryResult};
@@ -41,6 +49,8 @@ const PREFETCH: usize = 16;
 /// Ring size bounds (slots): a slot is 48 bytes (the 24 of its result touched per record).
 const MIN_SLOTS: usize = CHUNK;
 const MAX_SLOTS: usize = 1 << 20;
+/// Indices from here on name a fallback channel, not a ring slot.
+pub(super) const CHANNEL: u32 = 1 << 31;
 
 // Slot states. `WAITING` is set once the future registered a waker, so that filling a slot
 // nobody waits on (the common case for a producer that collects finished futures) skips
@@ -99,6 +109,15 @@ pub(super) struct SlotTable {
     /// The producer is gone: pending futures resolve to `Canceled`.
     closed: AtomicBool,
     failures: Mutex<HashMap<u32, Box<(KafkaError, OwnedMessage)>>>,
+    channels: Mutex<Channels>,
+}
+
+/// The fallback channels of records that found no free slot, by index, with each record's
+/// CreateTime.
+#[derive(Default)]
+struct Channels {
+    next: u32,
+    open: HashMap<u32, (oneshot::Sender<OwnedDeliveryResult>, i64)>,
 }
 
 impl SlotTable {
@@ -112,6 +131,7 @@ impl SlotTable {
             next: Padded(AtomicU64::new(0)),
             closed: AtomicBool::new(false),
             failures: Mutex::new(HashMap::new()),
+            channels: Mutex::new(Channels::default()),
         }
     }
 
@@ -135,16 +155,17 @@ impl SlotTable {
             .get(i & (CHUNK - 1))
     }
 
-    /// Claims a free slot for a new record; `None` when the probed slots are all held.
+    /// Claims a free slot for a new record with CreateTime `timestamp`; `None` when the
+    /// probed slots are all held.
     ///
     /// Claims must be made one at a time: the FutureProducer makes them under its engine
     /// lock, which every `send` holds anyway. That makes a claim plain loads and stores, no
     /// locked instruction (a `fetch_add` on the cursor and a compare-and-swap on the slot
     /// were 5 % of the sending thread, draining its store buffer twice per record): only a
     /// claim moves a slot out of FREE, so a slot seen FREE stays so until this store.
-    pub(super) fn claim(&self) -> Option<u32> {
+    pub(super) fn claim(&self, timestamp: i64) -> Option<u32> {
         let mask = self.mask.load(Ordering::Relaxed);
-        if let Some(i) = self.claim_in(mask) {
+        if let Some(i) = self.claim_in(mask, timestamp) {
             return Some(i);
         }
         if mask >= self.max_mask {
@@ -155,11 +176,11 @@ impl SlotTable {
         let grown = mask * 2 + 1;
         self.mask.store(grown, Ordering::Relaxed);
         self.next.0.store(mask + 1, Ordering::Relaxed);
-        self.claim_in(grown)
+        self.claim_in(grown, timestamp)
     }
 
     /// [`SlotTable::claim`] within the ring `0..=mask`.
-    fn claim_in(&self, mask: u64) -> Option<u32> {
+    fn claim_in(&self, mask: u64, timestamp: i64) -> Option<u32> {
         let start = self.next.0.load(Ordering::Relaxed);
         for probe in 0..PROBES as u64 {
             let n = start.wrapping_add(probe) & mask;
@@ -172,6 +193,9 @@ impl SlotTable {
             let slot = chunk.get(i & (CHUNK - 1))?;
             if slot.state.load(Ordering::Acquire) == FREE {
                 slot.state.store(PENDING, Ordering::Relaxed);
+                // Read by whoever polls the future, which is handed over from this thread
+                // after the claim (or by the report's publish, which comes later still).
+                slot.timestamp.store(timestamp, Ordering::Relaxed);
                 self.next.0.store(n.wrapping_add(1), Ordering::Relaxed);
                 // The slot a few claims ahead was last touched a lap ago and is out of the
                 // cache by now: reading it here overlaps that miss with this record's send.
@@ -189,11 +213,77 @@ impl SlotTable {
         None
     }
 
-    /// The record never entered the producer: the slot is free again.
+    /// A channel for a record that found no free slot: its index (from [`CHANNEL`] up) and
+    /// the receiving end.
+    #[cold]
+    pub(super) fn claim_channel(
+        &self,
+        timestamp: i64,
+    ) -> (u32, oneshot::Receiver<OwnedDeliveryResult>) {
+        let (tx, rx) = oneshot::channel();
+        let mut ch = self.channels_lock();
+        // 2^31 indices: one still open after a whole lap (a future kept that long) is
+        // stepped over rather than replaced.
+        let mut i = ch.next;
+        while ch.open.contains_key(&(i | CHANNEL)) {
+            i = i.wrapping_add(1) & !CHANNEL;
+        }
+        ch.next = i.wrapping_add(1) & !CHANNEL;
+        ch.open.insert(i | CHANNEL, (tx, timestamp));
+        (i | CHANNEL, rx)
+    }
+
+    /// The record never entered the producer: its slot (or channel) is free again.
     pub(super) fn release(&self, i: u32) {
-        if let Some(s) = self.slot(i) {
+        if i >= CHANNEL {
+            self.channels_lock().open.remove(&i);
+        } else if let Some(s) = self.slot(i) {
             s.state.store(FREE, Ordering::Release);
         }
+    }
+
+    /// Record `i` was stored at `offset` of `partition`, with its CreateTime or the
+    /// broker's LogAppendTime (driver thread; a waiting future's waker goes to `wakes`).
+    #[inline(always)]
+    pub(super) fn deliver(
+        &self,
+        i: u32,
+        partition: i32,
+        offset: i64,
+        log_append_time: Option<i64>,
+        wakes: &mut Vec<Waker>,
+    ) {
+        if i >= CHANNEL {
+            return self.deliver_channel(i, partition, offset, log_append_time);
+        }
+        let Some(s) = self.slot(i) else { return };
+        s.partition.store(partition, Ordering::Relaxed);
+        s.offset.store(offset, Ordering::Relaxed);
+        let done = match log_append_time {
+            // The CreateTime has been in the slot since the claim.
+            None => DONE_CREATE_TIME,
+            Some(t) => {
+                s.timestamp.store(t, Ordering::Relaxed);
+                DONE_LOG_APPEND_TIME
+            }
+        };
+        self.publish(s, i, done, wakes);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn deliver_channel(&self, i: u32, partition: i32, offset: i64, log_append_time: Option<i64>) {
+        let Some((tx, created)) = self.channels_lock().open.remove(&i) else {
+            return;
+        };
+        // The receiver may be gone (future dropped): nothing to tell.
+        drop(tx.send(Ok(Delivery {
+            partition,
+            offset,
+            timestamp: log_append_time.map_or(Timestamp::CreateTime(created), |t| {
+                Timestamp::LogAppendTime(t)
+            }),
+        })));
     }
 
     /// Stores slot `i`'s result (driver thread); if its future waits, its waker goes to
@@ -204,6 +294,12 @@ impl SlotTable {
     // take the out-of-line path.
     #[inline(always)]
     pub(super) fn fill(&self, i: u32, result: OwnedDeliveryResult, wakes: &mut Vec<Waker>) {
+        if i >= CHANNEL {
+            if let Some((tx, _)) = self.channels_lock().open.remove(&i) {
+                drop(tx.send(result));
+            }
+            return;
+        }
         match result {
             Ok(d) => self.fill_delivered(i, d, wakes),
             Err(e) => self.fill_failed(i, e, wakes),
@@ -388,6 +484,8 @@ impl SlotTable {
     /// The producer is gone: wakes every waiting future, which then resolves to `Canceled`.
     pub(super) fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
+        // Dropped senders resolve their receivers to `Canceled`.
+        drop(std::mem::take(&mut self.channels_lock().open));
         for chunk in self.chunks.iter().filter_map(OnceLock::get) {
             for (s, w) in chunk.slots.iter().zip(chunk.wakers.iter()) {
                 if s.state.load(Ordering::SeqCst) == PENDING_WAITING {
@@ -395,6 +493,10 @@ impl SlotTable {
                 }
             }
         }
+    }
+
+    fn channels_lock(&self) -> std::sync::MutexGuard<'_, Channels> {
+        self.channels.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn failures_lock(
@@ -457,7 +559,7 @@ mod tests {
         let mut cx = Context::from_waker(&waker);
 
         // Filled before anyone waited: no wake, the result is there at the first poll.
-        let a = t.claim().unwrap();
+        let a = t.claim(0).unwrap();
         fill_now(&t, a, delivered(7, Timestamp::CreateTime(11)));
         assert_eq!(count.0.load(Ordering::SeqCst), 0);
         match t.poll(a, &mut cx) {
@@ -470,7 +572,7 @@ mod tests {
         assert_eq!(t.state(a), FREE);
 
         // Waited on: pending, then one wake, then the result.
-        let b = t.claim().unwrap();
+        let b = t.claim(0).unwrap();
         assert!(t.poll(b, &mut cx).is_pending());
         assert_eq!(t.state(b), PENDING_WAITING);
         // The wake is the caller's to run (the driver runs it after its round).
@@ -489,9 +591,84 @@ mod tests {
         ));
 
         // A whole lap later the ring hands out slot `a` again.
-        let lap: Vec<u32> = (0..MIN_SLOTS - 2).map(|_| t.claim().unwrap()).collect();
+        let lap: Vec<u32> = (0..MIN_SLOTS - 2).map(|_| t.claim(0).unwrap()).collect();
         assert!(!lap.contains(&a) && !lap.contains(&b));
-        assert_eq!(t.claim(), Some(a));
+        assert_eq!(t.claim(0), Some(a));
+    }
+
+    #[test]
+    fn a_delivery_carries_the_claimed_create_time_in_slots_and_channels_alike() {
+        let t = SlotTable::new(0);
+        let (_, waker) = waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut wakes = Vec::new();
+        let ready = |p: Poll<Result<OwnedDeliveryResult, Canceled>>| match p {
+            Poll::Ready(Ok(Ok(d))) => (d.partition, d.offset, d.timestamp),
+            other => panic!("{other:?}"),
+        };
+
+        // A ring slot: the CreateTime written at the claim, or the broker's time.
+        let a = t.claim(1234).unwrap();
+        let b = t.claim(1235).unwrap();
+        t.deliver(a, 5, 77, None, &mut wakes);
+        t.deliver(b, 5, 78, Some(999), &mut wakes);
+        assert_eq!(
+            ready(t.poll(a, &mut cx)),
+            (5, 77, Timestamp::CreateTime(1234))
+        );
+        assert_eq!(
+            ready(t.poll(b, &mut cx)),
+            (5, 78, Timestamp::LogAppendTime(999))
+        );
+
+        // A channel, under an index of its own: the same results.
+        let (c, mut rc) = t.claim_channel(4321);
+        let (d, mut rd) = t.claim_channel(4322);
+        assert!(c >= CHANNEL && d >= CHANNEL && c != d);
+        t.deliver(c, 2, 9, None, &mut wakes);
+        t.deliver(d, 2, 10, Some(1000), &mut wakes);
+        let got = |r: Option<OwnedDeliveryResult>| match r {
+            Some(Ok(d)) => (d.partition, d.offset, d.timestamp),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            got(rc.try_recv().unwrap()),
+            (2, 9, Timestamp::CreateTime(4321))
+        );
+        assert_eq!(
+            got(rd.try_recv().unwrap()),
+            (2, 10, Timestamp::LogAppendTime(1000))
+        );
+        assert!(wakes.is_empty(), "nobody waited on a slot");
+
+        // A failure reaches a channel whole; a released channel and, at close, every open
+        // one resolve to Canceled; none is left behind.
+        let (e, mut re) = t.claim_channel(1);
+        let msg = OwnedMessage::new(None, None, "t".into(), Timestamp::NotAvailable, 0, -1, None);
+        let err = KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut);
+        fill_now(&t, e, Err((err, msg.clone())));
+        assert!(matches!(re.try_recv(), Ok(Some(Err((_, m)))) if m == msg));
+        let (f, mut rf) = t.claim_channel(1);
+        t.release(f);
+        assert!(rf.try_recv().is_err());
+        let (_, mut rg) = t.claim_channel(1);
+        t.close();
+        assert!(rg.try_recv().is_err());
+        assert!(t.channels_lock().open.is_empty());
+    }
+
+    #[test]
+    fn channel_indices_step_over_one_still_open_after_a_lap() {
+        let t = SlotTable::new(0);
+        t.channels_lock().next = !CHANNEL;
+        let (last, _ra) = t.claim_channel(0);
+        assert_eq!(last, u32::MAX);
+        let (first, _rb) = t.claim_channel(0);
+        assert_eq!(first, CHANNEL, "the indices wrap round to the first");
+        // A lap later the first is still open: the next claim takes the one after it.
+        t.channels_lock().next = 0;
+        let (c, _rc) = t.claim_channel(0);
+        assert_eq!(c, CHANNEL + 1);
     }
 
     #[test]
@@ -507,7 +684,7 @@ mod tests {
                         (0..per_thread)
                             .map(|_| {
                                 let _held = lock.lock().unwrap();
-                                t.claim()
+                                t.claim(0)
                             })
                             .collect()
                     })
@@ -526,12 +703,12 @@ mod tests {
     #[test]
     fn held_slots_are_skipped_then_claims_fall_back() {
         let t = SlotTable::new(0);
-        let held: Vec<u32> = (0..MIN_SLOTS).map(|_| t.claim().unwrap()).collect();
+        let held: Vec<u32> = (0..MIN_SLOTS).map(|_| t.claim(0).unwrap()).collect();
         // Every slot is held: after PROBES tries the caller must use a channel.
-        assert_eq!(t.claim(), None);
+        assert_eq!(t.claim(0), None);
         // One freed slot is found again once the counter comes round to it.
         t.release(held[100]);
-        let got: Vec<Option<u32>> = (0..MIN_SLOTS / PROBES + 1).map(|_| t.claim()).collect();
+        let got: Vec<Option<u32>> = (0..MIN_SLOTS / PROBES + 1).map(|_| t.claim(0)).collect();
         assert!(got.contains(&Some(held[100])));
     }
 
@@ -542,7 +719,7 @@ mod tests {
         // chunk.
         let mut window = std::collections::VecDeque::new();
         for _ in 0..3 * 4 * MIN_SLOTS {
-            window.push_back(t.claim().unwrap());
+            window.push_back(t.claim(0).unwrap());
             if window.len() > 100 {
                 t.release(window.pop_front().unwrap());
             }
@@ -551,10 +728,10 @@ mod tests {
         assert!(t.chunks.iter().skip(1).all(|c| c.get().is_none()));
         window.into_iter().for_each(|i| t.release(i));
         // Every slot held: the ring doubles, twice, then claims fall back to channels.
-        let held: Vec<u32> = (0..4 * MIN_SLOTS).map(|_| t.claim().unwrap()).collect();
+        let held: Vec<u32> = (0..4 * MIN_SLOTS).map(|_| t.claim(0).unwrap()).collect();
         let unique: std::collections::HashSet<u32> = held.iter().copied().collect();
         assert_eq!(unique.len(), 4 * MIN_SLOTS);
-        assert_eq!(t.claim(), None);
+        assert_eq!(t.claim(0), None);
     }
 
     #[test]
@@ -564,7 +741,7 @@ mod tests {
         let mut cx = Context::from_waker(&waker);
 
         // Dropped before the report: the report frees the slot.
-        let a = t.claim().unwrap();
+        let a = t.claim(0).unwrap();
         assert!(t.poll(a, &mut cx).is_pending());
         t.abandon(a);
         assert_eq!(t.state(a), ABANDONED);
@@ -573,7 +750,7 @@ mod tests {
         assert_eq!(count.0.load(Ordering::SeqCst), 0);
 
         // Dropped after the report: the drop frees it (a failure's record too).
-        let b = t.claim().unwrap();
+        let b = t.claim(0).unwrap();
         let msg = OwnedMessage::new(None, None, "t".into(), Timestamp::NotAvailable, 0, -1, None);
         let err = KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut);
         fill_now(&t, b, Err((err.clone(), msg.clone())));
@@ -582,7 +759,7 @@ mod tests {
         assert!(t.failures_lock().is_empty());
 
         // A failure is handed back whole.
-        let c = t.claim().unwrap();
+        let c = t.claim(0).unwrap();
         fill_now(&t, c, Err((err, msg.clone())));
         match t.poll(c, &mut cx) {
             Poll::Ready(Ok(Err((e, m)))) => {
@@ -596,7 +773,7 @@ mod tests {
         }
 
         // The producer goes away: a waiting future is woken and resolves to Canceled.
-        let d = t.claim().unwrap();
+        let d = t.claim(0).unwrap();
         assert!(t.poll(d, &mut cx).is_pending());
         t.close();
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
@@ -624,7 +801,7 @@ mod tests {
         let mut seen = 0i64;
         for k in 0..n {
             let i = loop {
-                if let Some(i) = t.claim() {
+                if let Some(i) = t.claim(0) {
                     break i;
                 }
                 std::thread::yield_now();
