@@ -398,12 +398,23 @@ impl SlotTable {
         i: u32,
         cx: &mut Context<'_>,
     ) -> Poll<Result<OwnedDeliveryResult, Canceled>> {
-        let (Some(s), Some(waker)) = (self.slot(i), self.waker(i)) else {
+        // One chunk lookup for the slot, its timestamp and its waker.
+        let k = i as usize & (CHUNK - 1);
+        let Some(chunk) = self
+            .chunks
+            .get(i as usize >> CHUNK_BITS)
+            .and_then(OnceLock::get)
+        else {
+            return Poll::Ready(Err(Canceled));
+        };
+        let (Some(s), Some(stamp), Some(waker)) =
+            (chunk.slots.get(k), chunk.stamps.get(k), chunk.wakers.get(k))
+        else {
             return Poll::Ready(Err(Canceled));
         };
         let state = s.state.load(Ordering::Acquire);
         if state >= DONE_NO_TIMESTAMP {
-            return Poll::Ready(Ok(self.take(s, i, state)));
+            return Poll::Ready(Ok(self.take(s, stamp, i, state)));
         }
         if state != PENDING && state != PENDING_WAITING {
             return Poll::Ready(Err(Canceled));
@@ -423,7 +434,7 @@ impl SlotTable {
         if state >= DONE_NO_TIMESTAMP {
             // Filled meanwhile, maybe without a wake: drop the registered waker.
             drop(waker.take());
-            return Poll::Ready(Ok(self.take(s, i, state)));
+            return Poll::Ready(Ok(self.take(s, stamp, i, state)));
         }
         if self.closed.load(Ordering::SeqCst) {
             return Poll::Ready(Err(Canceled));
@@ -433,7 +444,7 @@ impl SlotTable {
 
     /// Moves a done slot's result out and frees the slot.
     #[allow(clippy::result_large_err)] // rdkafka's result type, kept as is
-    fn take(&self, s: &Slot, i: u32, state: u32) -> OwnedDeliveryResult {
+    fn take(&self, s: &Slot, stamp: &AtomicI64, i: u32, state: u32) -> OwnedDeliveryResult {
         let result = match state {
             DONE_FAILED => match self.failures_lock().remove(&i) {
                 Some(e) => Err(*e),
@@ -451,7 +462,7 @@ impl SlotTable {
                 )),
             },
             _ => {
-                let t = self.stamp(i).map_or(0, |t| t.load(Ordering::Relaxed));
+                let t = stamp.load(Ordering::Relaxed);
                 Ok(Delivery {
                     partition: s.partition.load(Ordering::Relaxed),
                     offset: s.offset.load(Ordering::Relaxed),
