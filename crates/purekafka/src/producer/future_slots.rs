@@ -393,6 +393,7 @@ impl SlotTable {
     }
 
     /// Takes slot `i`'s result if it is done; otherwise registers the task's waker.
+    #[inline]
     pub(super) fn poll(
         &self,
         i: u32,
@@ -443,6 +444,8 @@ impl SlotTable {
     }
 
     /// Moves a done slot's result out and frees the slot.
+    // Inlined into `poll`, which builds the result in its caller's place.
+    #[inline(always)]
     #[allow(clippy::result_large_err)] // rdkafka's result type, kept as is
     fn take(&self, s: &Slot, stamp: &AtomicI64, i: u32, state: u32) -> OwnedDeliveryResult {
         let result = match state {
