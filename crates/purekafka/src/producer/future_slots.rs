@@ -17,9 +17,9 @@
 //! only slower.
 //!
 //! A record's delivery opaque is only its slot's index (4 bytes, kept by the core next to
-//! the record until its report); the record's CreateTime is written into the slot when it
-//! is claimed, by the sending thread, so a successful report writes only the partition and
-//! offset. (A 24-byte opaque holding the timestamp and an enum of index or channel made each
+//! the record until its report); the record's CreateTime is written beside the slot when it
+//! is claimed, by the sending thread, so a successful report writes only the slot's state,
+//! partition and offset. (A 24-byte opaque holding the timestamp and an enum of index or channel made each
 //! record's bookkeeping entry twice as large; written by the sending thread into memory the
 //! driver thread had last read, it cost the FutureProducer 8 % of its throughput.)
 //!
