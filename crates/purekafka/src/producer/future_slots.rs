@@ -142,34 +142,27 @@ impl SlotTable {
         }
     }
 
-    /// Slot `i`, if its chunk exists (it does for every index `claim` returned).
-    fn slot(&self, i: u32) -> Option<&Slot> {
+    /// The chunk of slot `i` and the slot's place in it, if the chunk exists (it does for
+    /// every index `claim` returned).
+    fn chunk(&self, i: u32) -> Option<(&Chunk, usize)> {
         let i = i as usize;
-        self.chunks
-            .get(i >> CHUNK_BITS)?
-            .get()?
-            .slots
-            .get(i & (CHUNK - 1))
+        let chunk = self.chunks.get(i >> CHUNK_BITS)?.get()?;
+        Some((chunk, i & (CHUNK - 1)))
+    }
+
+    /// Slot `i`.
+    fn slot(&self, i: u32) -> Option<&Slot> {
+        self.chunk(i).and_then(|(c, k)| c.slots.get(k))
     }
 
     /// Slot `i`'s timestamp (ms).
     fn stamp(&self, i: u32) -> Option<&AtomicI64> {
-        let i = i as usize;
-        self.chunks
-            .get(i >> CHUNK_BITS)?
-            .get()?
-            .stamps
-            .get(i & (CHUNK - 1))
+        self.chunk(i).and_then(|(c, k)| c.stamps.get(k))
     }
 
     /// Slot `i`'s waker.
     fn waker(&self, i: u32) -> Option<&AtomicWaker> {
-        let i = i as usize;
-        self.chunks
-            .get(i >> CHUNK_BITS)?
-            .get()?
-            .wakers
-            .get(i & (CHUNK - 1))
+        self.chunk(i).and_then(|(c, k)| c.wakers.get(k))
     }
 
     /// Claims a free slot for a new record with CreateTime `timestamp`; `None` when the
@@ -400,12 +393,7 @@ impl SlotTable {
         cx: &mut Context<'_>,
     ) -> Poll<Result<OwnedDeliveryResult, Canceled>> {
         // One chunk lookup for the slot, its timestamp and its waker.
-        let k = i as usize & (CHUNK - 1);
-        let Some(chunk) = self
-            .chunks
-            .get(i as usize >> CHUNK_BITS)
-            .and_then(OnceLock::get)
-        else {
+        let Some((chunk, k)) = self.chunk(i) else {
             return Poll::Ready(Err(Canceled));
         };
         let (Some(s), Some(stamp), Some(waker)) =
