@@ -142,13 +142,6 @@ pub type OwnedDeliveryResult = Result<Delivery, (KafkaError, OwnedMessage)>;
 #[derive(Debug)]
 pub struct DeliverySlot(u32);
 
-impl DeliverySlot {
-    #[inline(always)]
-    fn complete(self, slots: &SlotTable, result: OwnedDeliveryResult, wakes: &mut Vec<Waker>) {
-        slots.fill(self.0, result, wakes);
-    }
-}
-
 impl IntoOpaque for DeliverySlot {}
 
 /// The [`ProducerContext`] of a [`FutureProducer`]: forwards the [`ClientContext`]
@@ -204,7 +197,7 @@ where
         };
         // Served one at a time here: nothing to gather the wake for.
         let mut wakes = Vec::new();
-        slot.complete(&self.slots, result, &mut wakes);
+        self.slots.fill(slot.0, result, &mut wakes);
         wakes.into_iter().for_each(Waker::wake);
     }
 }
@@ -384,8 +377,8 @@ fn dispatch_future<C: ClientContext + 'static>(
             report_offset(view.offset()),
             (!headers.is_empty()).then(|| owned_headers(headers)),
         );
-        slot.complete(
-            &context.slots,
+        context.slots.fill(
+            slot.0,
             Err((KafkaError::MessageProduction(code), message)),
             wakes,
         );

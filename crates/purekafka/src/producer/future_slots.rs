@@ -50,7 +50,7 @@ const PREFETCH: usize = 16;
 const MIN_SLOTS: usize = CHUNK;
 const MAX_SLOTS: usize = 1 << 20;
 /// Indices from here on name a fallback channel, not a ring slot.
-pub(super) const CHANNEL: u32 = 1 << 31;
+const CHANNEL: u32 = 1 << 31;
 
 // Slot states. `WAITING` is set once the future registered a waker, so that filling a slot
 // nobody waits on (the common case for a producer that collects finished futures) skips
