@@ -203,7 +203,7 @@ fn send_loop(
 ) -> Result<(), Error> {
     let mut serve = ServeCadence::new(1024, w.rate);
     for i in 0..w.count {
-        rec.pace(i, w.rate);
+        let now = rec.pace(i, w.rate);
         let intended = rec.intended_ns(i, w.rate) as usize;
         loop {
             match send(i, intended) {
@@ -213,7 +213,7 @@ fn send_loop(
             }
         }
         sent.fetch_add(1, Ordering::Relaxed);
-        if serve.due(rec, i) {
+        if serve.due(now, i) {
             wait(false);
         }
     }
@@ -353,7 +353,7 @@ fn run_future_in_order(
             };
         let mut serve = ServeCadence::new(256, w.rate);
         for i in 0..w.count {
-            rec.pace(i, w.rate);
+            let now = rec.pace(i, w.rate);
             let intended = rec.intended_ns(i, w.rate);
             loop {
                 let mut r = FutureRecord::to(&w.topic).payload(&value[..]);
@@ -373,7 +373,7 @@ fn run_future_in_order(
                 }
             }
             sent.fetch_add(1, Ordering::Relaxed);
-            if serve.due(&rec, i) {
+            if serve.due(now, i) {
                 while let Some((t, f)) = window.front_mut() {
                     let t = *t;
                     match f.now_or_never() {
@@ -438,7 +438,7 @@ fn run_future(
             };
         let mut serve = ServeCadence::new(256, w.rate);
         for i in 0..w.count {
-            rec.pace(i, w.rate);
+            let now = rec.pace(i, w.rate);
             let intended = rec.intended_ns(i, w.rate);
             loop {
                 let mut r = FutureRecord::to(&w.topic).payload(&value[..]);
@@ -458,7 +458,7 @@ fn run_future(
                 }
             }
             sent.fetch_add(1, Ordering::Relaxed);
-            if serve.due(&rec, i) {
+            if serve.due(now, i) {
                 while let Some(Some((t, r))) = pending.next().now_or_never() {
                     finish(&rec, t, r);
                 }
