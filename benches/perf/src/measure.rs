@@ -432,7 +432,8 @@ impl Recorder {
         })
     }
 
-    /// When the run started.
+    /// When the run started. (`origin_ns` comes from the TSC clock, which quanta calibrates
+    /// against the OS clock, so it is a duration on `base`'s clock too.)
     pub fn start(&self) -> Instant {
         self.base + Duration::from_nanos(self.origin_ns.load(Ordering::Relaxed))
     }
