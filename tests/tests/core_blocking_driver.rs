@@ -90,8 +90,8 @@ impl BlockingDriver {
         while let Some(t) = self.engine.poll_transmit(now) {
             progress = true;
             if let Some(c) = self.conns.get_mut(&t.conn) {
-                for chunk in t.frame.chunks() {
-                    c.tx.extend_from_slice(chunk);
+                for chunk in t.frame.into_chunks() {
+                    c.tx.extend_from_slice(&chunk);
                 }
             }
         }

@@ -125,6 +125,7 @@ fn arb_opts() -> impl Strategy<Value = SealOptions> {
                     producer_epoch,
                     base_sequence,
                     transactional,
+                    defer_crc: false,
                 }
             },
         )

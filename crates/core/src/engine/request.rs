@@ -114,7 +114,8 @@ pub(crate) fn produce(
         let n = rest.iter().take_while(|p| p.topic == first.topic).count();
         frame.topic(first.topic, n)?;
         for p in &rest[..n] {
-            frame.partition(p.partition, p.records.clone())?;
+            // Sealed without their CRC (`seal_options`): the frame computes it when written.
+            frame.partition_crc_pending(p.partition, p.records.clone())?;
         }
         rest = &rest[n..];
     }

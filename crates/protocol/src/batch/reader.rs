@@ -5,7 +5,9 @@
 //! never by a count the input declares. Decompressed output is capped by
 //! [`DecodeLimits::max_decompressed_bytes`].
 
-use super::{ATTR_CONTROL, ATTR_LOG_APPEND_TIME, ATTR_TRANSACTIONAL, BatchError, HEADER_LEN, off};
+use super::{
+    ATTR_CONTROL, ATTR_LOG_APPEND_TIME, ATTR_TRANSACTIONAL, BatchError, HEADER_LEN, batch_crc, off,
+};
 use crate::compression::{self, Compression};
 use crate::varint::{get_varint, get_varlong};
 
@@ -221,7 +223,7 @@ fn decode_one(
     }
     let crc = u32::from_be_bytes(be(b, off::CRC));
     if limits.verify_crc {
-        let computed = crc32c::crc32c(&b[off::ATTRIBUTES..]);
+        let computed = batch_crc(b);
         if computed != crc {
             return Err(BatchError::CrcMismatch {
                 at,

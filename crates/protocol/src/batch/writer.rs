@@ -10,7 +10,9 @@ use std::ops::Range;
 
 use bytes::{Bytes, BytesMut};
 
-use super::{ATTR_TRANSACTIONAL, BatchError, HEADER_LEN, MAX_BATCH_LEN, RecordHeader, off};
+use super::{
+    ATTR_TRANSACTIONAL, BatchError, HEADER_LEN, MAX_BATCH_LEN, RecordHeader, batch_crc, off,
+};
 use crate::compression::{self, Compression};
 use crate::varint::{encode_uvarint, uvarint_len, varint_len, zigzag64};
 
@@ -42,6 +44,11 @@ pub struct SealOptions {
     pub base_sequence: i32,
     /// Sets the transactional attribute bit.
     pub transactional: bool,
+    /// Leaves the CRC field zero, for a batch that goes into a request frame through
+    /// [`ProduceFrameBuilder::partition_crc_pending`](crate::frame::produce::ProduceFrameBuilder::partition_crc_pending):
+    /// the frame computes the CRC when its chunks are taken, so that a caller sealing under
+    /// a lock leaves the pass over every byte to the thread that writes.
+    pub defer_crc: bool,
 }
 
 impl Default for SealOptions {
@@ -53,6 +60,7 @@ impl Default for SealOptions {
             producer_epoch: -1,
             base_sequence: -1,
             transactional: false,
+            defer_crc: false,
         }
     }
 }
@@ -473,8 +481,8 @@ pub fn seal_compressed(
     })
 }
 
-/// Writes the 61-byte header into `out[..HEADER_LEN]` (the records section follows) and the
-/// CRC-32C over attributes..end.
+/// Writes the 61-byte header into `out[..HEADER_LEN]` (the records section follows) and,
+/// unless `opts.defer_crc`, the CRC-32C over attributes..end.
 fn write_header(
     out: &mut [u8],
     count: usize,
@@ -510,8 +518,10 @@ fn write_header(
     h[off::PRODUCER_EPOCH..][..2].copy_from_slice(&opts.producer_epoch.to_be_bytes());
     h[off::BASE_SEQUENCE..][..4].copy_from_slice(&opts.base_sequence.to_be_bytes());
     h[off::RECORD_COUNT..][..4].copy_from_slice(&count.to_be_bytes());
-    let crc = crc32c::crc32c(&out[off::ATTRIBUTES..]);
-    out[off::CRC..][..4].copy_from_slice(&crc.to_be_bytes());
+    if !opts.defer_crc {
+        let crc = batch_crc(out);
+        out[off::CRC..][..4].copy_from_slice(&crc.to_be_bytes());
+    }
     Ok(())
 }
 
@@ -665,7 +675,7 @@ impl SealedBatch {
             attributes &= !ATTR_TRANSACTIONAL;
         }
         b[off::ATTRIBUTES..][..2].copy_from_slice(&attributes.to_be_bytes());
-        let crc = crc32c::crc32c(&b[off::ATTRIBUTES..]);
+        let crc = batch_crc(&b);
         b[off::CRC..][..4].copy_from_slice(&crc.to_be_bytes());
         self.bytes = b.freeze();
     }

@@ -13,6 +13,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::ApiKey;
 
 use super::{CodecError, CodecErrorKind, SIZE_PREFIX_LEN};
+use crate::batch::{batch_crc, off};
 
 /// The versions [`ProduceFrameBuilder`] encodes.
 pub const PRODUCE_FRAME_VERSIONS: std::ops::RangeInclusive<i16> = 3..=12;
@@ -21,10 +22,16 @@ pub const PRODUCE_FRAME_VERSIONS: std::ops::RangeInclusive<i16> = 3..=12;
 const FIRST_FLEXIBLE: i16 = 9;
 
 /// A request frame as chunks to write back to back (size prefix included in the first).
+///
+/// Batches added with [`ProduceFrameBuilder::partition_crc_pending`] hold a zero CRC field
+/// until the frame is written out: [`into_chunks`](Self::into_chunks) and
+/// [`to_bytes`](Self::to_bytes) compute it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ChunkedFrame {
     chunks: Vec<Bytes>,
     len: usize,
+    /// Indices in `chunks` of the batches whose CRC is still to be computed.
+    crc_pending: Vec<usize>,
 }
 
 impl ChunkedFrame {
@@ -33,6 +40,7 @@ impl ChunkedFrame {
         Self {
             len: bytes.len(),
             chunks: vec![bytes],
+            crc_pending: Vec::new(),
         }
     }
 
@@ -46,31 +54,69 @@ impl ChunkedFrame {
         self.len == 0
     }
 
-    /// The chunks, in order.
+    /// The chunks, in order, as built: a batch whose CRC is pending still has a zero CRC
+    /// field here (write [`into_chunks`](Self::into_chunks) instead).
     pub fn chunks(&self) -> &[Bytes] {
         &self.chunks
     }
 
-    /// The chunks, in order, by value.
-    pub fn into_chunks(self) -> Vec<Bytes> {
-        self.chunks
+    /// Whether some batch's CRC is computed only when the frame is written out.
+    pub fn has_pending_crc(&self) -> bool {
+        !self.crc_pending.is_empty()
     }
 
-    /// The frame as one buffer: free for a single chunk, one copy otherwise (tests and
-    /// simulations that want to decode it).
+    /// The chunks to write, in order, by value, every CRC computed: a batch whose CRC was
+    /// pending becomes three chunks (up to its CRC field, the CRC, the rest), none of its
+    /// bytes copied.
+    pub fn into_chunks(self) -> Vec<Bytes> {
+        if self.crc_pending.is_empty() {
+            return self.chunks;
+        }
+        let mut crcs = BytesMut::with_capacity(self.crc_pending.len() * 4);
+        for &i in &self.crc_pending {
+            crcs.put_u32(self.chunks.get(i).map_or(0, |b| batch_crc(b)));
+        }
+        let crcs = crcs.freeze();
+        let mut out = Vec::with_capacity(self.chunks.len() + 2 * self.crc_pending.len());
+        let mut pending = self.crc_pending.iter().enumerate().peekable();
+        for (i, chunk) in self.chunks.into_iter().enumerate() {
+            match pending.next_if(|(_, at)| **at == i) {
+                // `partition_crc_pending` took only batches longer than their header.
+                Some((k, _)) if chunk.len() > CRC_END => {
+                    out.push(chunk.slice(..CRC_AT));
+                    out.push(crcs.slice(k * 4..k * 4 + 4));
+                    out.push(chunk.slice(CRC_END..));
+                }
+                _ => out.push(chunk),
+            }
+        }
+        out
+    }
+
+    /// The frame as one buffer, every CRC computed: free for a single chunk, one copy
+    /// otherwise (tests and simulations that want to decode it).
     pub fn to_bytes(&self) -> Bytes {
         match self.chunks.as_slice() {
             [one] => one.clone(),
             chunks => {
                 let mut buf = BytesMut::with_capacity(self.len);
-                for c in chunks {
+                for (i, c) in chunks.iter().enumerate() {
+                    let at = buf.len();
                     buf.put_slice(c);
+                    if self.crc_pending.contains(&i) && c.len() > CRC_END {
+                        let crc = batch_crc(c);
+                        buf[at + CRC_AT..at + CRC_END].copy_from_slice(&crc.to_be_bytes());
+                    }
                 }
                 buf.freeze()
             }
         }
     }
 }
+
+/// Where a batch's CRC field is: bytes `CRC_AT..CRC_END`.
+const CRC_AT: usize = off::CRC;
+const CRC_END: usize = off::ATTRIBUTES;
 
 /// Builds one ProduceRequest frame: [`topic`](Self::topic) then its
 /// [`partition`](Self::partition)s, for as many topics as announced, then
@@ -82,8 +128,8 @@ pub struct ProduceFrameBuilder {
     flexible: bool,
     /// Every framing byte; batches are spliced in at the recorded offsets.
     framing: BytesMut,
-    /// (framing offset, batch): the batch goes right after `framing[..offset]`.
-    batches: Vec<(usize, Bytes)>,
+    /// (framing offset, batch, CRC pending): the batch goes right after `framing[..offset]`.
+    batches: Vec<(usize, Bytes, bool)>,
     batch_bytes: usize,
     topics_left: usize,
     /// Partitions still expected for the current topic (None before the first topic).
@@ -236,6 +282,22 @@ impl ProduceFrameBuilder {
 
     /// Adds one partition of the current topic with its record batch (not copied).
     pub fn partition(&mut self, index: i32, batch: Bytes) -> Result<(), CodecError> {
+        self.add_partition(index, batch, false)
+    }
+
+    /// [`partition`](Self::partition) with a batch sealed without its CRC
+    /// ([`SealOptions::defer_crc`](crate::batch::SealOptions::defer_crc)): the frame computes
+    /// it when it is written out ([`ChunkedFrame::into_chunks`]).
+    pub fn partition_crc_pending(&mut self, index: i32, batch: Bytes) -> Result<(), CodecError> {
+        self.add_partition(index, batch, true)
+    }
+
+    fn add_partition(
+        &mut self,
+        index: i32,
+        batch: Bytes,
+        crc_pending: bool,
+    ) -> Result<(), CodecError> {
         match self.partitions_left {
             Some(n) if n > 0 => self.partitions_left = Some(n - 1),
             _ => return Err(self.count_mismatch("more partitions than announced")),
@@ -250,7 +312,8 @@ impl ProduceFrameBuilder {
         }
         self.batch_bytes += batch.len();
         if !batch.is_empty() {
-            self.batches.push((self.framing.len(), batch));
+            let crc_pending = crc_pending && batch.len() > CRC_END;
+            self.batches.push((self.framing.len(), batch, crc_pending));
         }
         if self.flexible {
             self.framing.put_u8(0); // partition tagged fields
@@ -274,14 +337,22 @@ impl ProduceFrameBuilder {
         self.framing[..SIZE_PREFIX_LEN].copy_from_slice(&size.to_be_bytes());
         let framing = self.framing.freeze();
         let mut chunks = Vec::with_capacity(self.batches.len() * 2 + 1);
+        let mut crc_pending = Vec::new();
         let mut from = 0;
-        for (at, batch) in self.batches {
+        for (at, batch, pending) in self.batches {
             chunks.push(framing.slice(from..at));
+            if pending {
+                crc_pending.push(chunks.len());
+            }
             chunks.push(batch);
             from = at;
         }
         chunks.push(framing.slice(from..));
-        Ok(ChunkedFrame { chunks, len })
+        Ok(ChunkedFrame {
+            chunks,
+            len,
+            crc_pending,
+        })
     }
 }
 
@@ -397,6 +468,68 @@ mod tests {
             ChunkedFrame::single(b.clone()).to_bytes().as_ptr(),
             b.as_ptr()
         );
+    }
+
+    /// A real batch of `n` records, sealed with or without its CRC.
+    fn sealed(n: i64, defer_crc: bool) -> Bytes {
+        use crate::batch::{RecordBatchWriter, SealOptions};
+        let mut w = RecordBatchWriter::new();
+        for i in 0..n {
+            w.append(1_000 + i, None, Some(format!("v{i}").as_bytes()), &[]);
+        }
+        let opts = SealOptions {
+            defer_crc,
+            ..SealOptions::default()
+        };
+        w.seal_in_place(&opts).unwrap().into_bytes()
+    }
+
+    #[test]
+    fn a_pending_crc_is_computed_when_the_frame_is_written_out() {
+        let (a, b) = (sealed(3, true), sealed(40, true));
+        assert_eq!(&a[CRC_AT..CRC_END], &[0; 4], "sealed without its CRC");
+        let frame = |pending: bool, a: &Bytes, b: &Bytes| {
+            let mut f = ProduceFrameBuilder::new(9, 5, Some("c"), None, 1, 1, 2).unwrap();
+            f.topic("t", 2).unwrap();
+            let add = |f: &mut ProduceFrameBuilder, i, x: &Bytes| match pending {
+                true => f.partition_crc_pending(i, x.clone()),
+                false => f.partition(i, x.clone()),
+            };
+            add(&mut f, 0, a).unwrap();
+            add(&mut f, 1, b).unwrap();
+            f.topic("u", 1).unwrap();
+            // Shorter than a batch header: passed through as it is.
+            add(&mut f, 0, &Bytes::from_static(b"short")).unwrap();
+            f.finish().unwrap()
+        };
+        let pending = frame(true, &a, &b);
+        let whole = frame(false, &sealed(3, false), &sealed(40, false));
+        assert!(pending.has_pending_crc() && !whole.has_pending_crc());
+        assert_eq!(pending.len(), whole.len());
+        assert_eq!(pending.to_bytes(), whole.to_bytes());
+        let chunks = pending.clone().into_chunks();
+        assert_eq!(chunks.concat(), whole.to_bytes());
+        // Each pending batch became three chunks; none of its bytes were copied.
+        assert_eq!(chunks.len(), whole.chunks().len() + 4);
+        assert!(
+            chunks
+                .iter()
+                .any(|c| c.as_ptr() == a.as_ptr() && c.len() == CRC_AT)
+        );
+        assert!(chunks.iter().any(|c| c.as_ptr() == b[CRC_END..].as_ptr()));
+        // The batches themselves still hold a zero CRC (the frame's chunks carry it).
+        assert_eq!(&b[CRC_AT..CRC_END], &[0; 4]);
+        // The batch as written passes the reader's CRC check.
+        let written = pending.to_bytes();
+        let at = written
+            .windows(a.len())
+            .position(|w| w[CRC_END..] == a[CRC_END..])
+            .unwrap();
+        let limits = crate::batch::DecodeLimits::default();
+        let decoded: Vec<_> = crate::batch::decode_batches(&written[at..at + a.len()], &limits)
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(decoded.len(), 1);
     }
 
     #[test]

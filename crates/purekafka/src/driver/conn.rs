@@ -10,6 +10,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use purekafka_core::ConnId;
 use purekafka_core::config::{BrokerAddress, BrokerAddressFamily};
 use purekafka_protocol::frame::FrameDecoder;
+use purekafka_protocol::frame::produce::ChunkedFrame;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc;
@@ -28,7 +29,7 @@ pub(super) async fn run<O: Send + 'static>(
     shared: Arc<Shared<O>>,
     conn: ConnId,
     address: BrokerAddress,
-    rx: mpsc::UnboundedReceiver<Vec<Bytes>>,
+    rx: mpsc::UnboundedReceiver<ChunkedFrame>,
     opts: SocketOptions,
 ) {
     let stream = match tokio::time::timeout(opts.connect_timeout, connect(&address, &opts)).await {
@@ -133,19 +134,21 @@ fn disconnected<O: Send + 'static>(shared: &Arc<Shared<O>>, conn: ConnId) {
 /// stopped.
 async fn write_loop<W: AsyncWrite + Unpin, O: Send + 'static>(
     mut w: W,
-    mut rx: mpsc::UnboundedReceiver<Vec<Bytes>>,
+    mut rx: mpsc::UnboundedReceiver<ChunkedFrame>,
     shared: &Arc<Shared<O>>,
     conn: ConnId,
 ) -> String {
     let mut queue: Vec<Bytes> = Vec::with_capacity(MAX_COALESCE);
     loop {
+        // Taking a frame's chunks computes its batches' CRCs (the engine seals them without,
+        // under its lock): here, on the driver thread, the sending threads keep the lock.
         match rx.recv().await {
-            Some(mut frame) => queue.append(&mut frame),
+            Some(frame) => queue.extend(frame.into_chunks()),
             None => return "closed by the producer".to_owned(),
         }
         while queue.len() < MAX_COALESCE {
             match rx.try_recv() {
-                Ok(mut frame) => queue.append(&mut frame),
+                Ok(frame) => queue.extend(frame.into_chunks()),
                 Err(_) => break,
             }
         }

@@ -25,13 +25,13 @@ use std::task::Waker;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use bytes::Bytes;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use purekafka_core::config::{BrokerAddress, BrokerAddressFamily};
 use purekafka_core::engine::{TxnError, TxnOp};
 use purekafka_core::{
     CompressJob, ConnCommand, ConnId, Engine, ErrorCode, Event, Instant, ProducerConfig,
 };
+use purekafka_protocol::frame::produce::ChunkedFrame;
 use tokio::sync::{Notify, mpsc};
 
 use crate::config::RDKafkaLogLevel;
@@ -88,8 +88,8 @@ impl SocketOptions {
 
 /// One connection the driver runs for the engine.
 struct ConnEntry {
-    /// A frame's chunks, in order (one channel send per frame, not per chunk).
-    writer: mpsc::UnboundedSender<Vec<Bytes>>,
+    /// Frames to write, whole (one channel send per frame, not per chunk).
+    writer: mpsc::UnboundedSender<ChunkedFrame>,
     /// Set once the driver thread spawned the connection's task.
     task: Option<AbortHandle>,
 }
@@ -99,7 +99,7 @@ struct ConnEntry {
 struct SpawnConn {
     conn: ConnId,
     address: BrokerAddress,
-    rx: mpsc::UnboundedReceiver<Vec<Bytes>>,
+    rx: mpsc::UnboundedReceiver<ChunkedFrame>,
 }
 
 /// Everything behind the engine lock.
@@ -406,9 +406,11 @@ impl<O> Shared<O> {
                 Some(entry) => {
                     // The writer writes a frame's chunks as they are (batches are never
                     // copied into the frame), with one channel send per frame: a send per
-                    // chunk made ~2 per partition under this lock. A send error means the
-                    // connection task already ended; it reports the disconnect itself.
-                    let _ = entry.writer.send(t.frame.into_chunks());
+                    // chunk made ~2 per partition under this lock. It takes the chunks
+                    // itself, computing the batches' CRCs there, without this lock. A send
+                    // error means the connection task already ended; it reports the
+                    // disconnect itself.
+                    let _ = entry.writer.send(t.frame);
                 }
                 None => tracing::warn!(conn = t.conn.0, "frame for an unknown connection dropped"),
             }
