@@ -64,8 +64,8 @@ pub(crate) mod off {
     pub(crate) const RECORD_COUNT: usize = 57;
 }
 
-/// The CRC-32C a whole batch's CRC field must hold: over attributes..end (the bytes after
-/// the field). A buffer shorter than a header gives the CRC of what follows the field.
+/// The CRC-32C a batch's CRC field must hold: over attributes..end (the bytes after the
+/// field); a buffer that ends before the field gives the CRC of no bytes.
 pub fn batch_crc(batch: &[u8]) -> u32 {
     crc32c::crc32c(batch.get(off::ATTRIBUTES..).unwrap_or_default())
 }

@@ -81,7 +81,7 @@ impl ChunkedFrame {
         let mut pending = self.crc_pending.iter().enumerate().peekable();
         for (i, chunk) in self.chunks.into_iter().enumerate() {
             match pending.next_if(|(_, at)| **at == i) {
-                // `partition_crc_pending` took only batches longer than their header.
+                // `partition_crc_pending` marks only batches that extend past their CRC.
                 Some((k, _)) if chunk.len() > CRC_END => {
                     out.push(chunk.slice(..CRC_AT));
                     out.push(crcs.slice(k * 4..k * 4 + 4));
