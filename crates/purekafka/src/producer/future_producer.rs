@@ -225,7 +225,28 @@ enum FutureInner {
 impl Future for DeliveryFuture {
     type Output = Result<OwnedDeliveryResult, Canceled>;
 
+    // Inlined with its common case, a delivered record, into the caller: returned from a
+    // call, the 88-byte result was written field by field and read back with wider loads
+    // (a store-forwarding stall per record); the rest stays out of line.
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let FutureInner::Ring { slots, index } = &self.inner {
+            if let Some(d) = slots.take_delivered(*index) {
+                self.inner = FutureInner::Finished;
+                return Poll::Ready(Ok(Ok(d)));
+            }
+        }
+        self.poll_slow(cx)
+    }
+}
+
+impl DeliveryFuture {
+    /// [`DeliveryFuture::poll`] for every case but a delivered ring slot.
+    #[inline(never)]
+    fn poll_slow(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<OwnedDeliveryResult, Canceled>> {
         let r = match &mut self.inner {
             FutureInner::Ring { slots, index } => slots.poll(*index, cx),
             FutureInner::Channel(rx) => Pin::new(rx).poll(cx),

@@ -127,6 +127,23 @@ struct Channels {
     open: HashMap<u32, (oneshot::Sender<OwnedDeliveryResult>, i64)>,
 }
 
+/// The delivery a slot in state `state` holds (its CreateTime in `stamp`); `None` unless it
+/// was delivered.
+#[inline(always)]
+fn delivery(s: &Slot, stamp: &AtomicI64, state: u32) -> Option<Delivery> {
+    let timestamp = match state {
+        DONE_CREATE_TIME => Timestamp::CreateTime(stamp.load(Ordering::Relaxed)),
+        DONE_LOG_APPEND_TIME => Timestamp::LogAppendTime(stamp.load(Ordering::Relaxed)),
+        DONE_NO_TIMESTAMP => Timestamp::NotAvailable,
+        _ => return None,
+    };
+    Some(Delivery {
+        partition: s.partition.load(Ordering::Relaxed),
+        offset: s.offset.load(Ordering::Relaxed),
+        timestamp,
+    })
+}
+
 impl SlotTable {
     /// A ring for about `in_flight` records in flight (`queue.buffering.max.messages`).
     pub(super) fn new(in_flight: usize) -> Self {
@@ -144,6 +161,7 @@ impl SlotTable {
 
     /// The chunk of slot `i` and the slot's place in it, if the chunk exists (it does for
     /// every index `claim` returned).
+    #[inline]
     fn chunk(&self, i: u32) -> Option<(&Chunk, usize)> {
         let i = i as usize;
         let chunk = self.chunks.get(i >> CHUNK_BITS)?.get()?;
@@ -431,13 +449,25 @@ impl SlotTable {
         Poll::Pending
     }
 
+    /// Slot `i`'s delivery, taken (the slot freed) if it was delivered; `None` if it is not
+    /// done, or failed. The common case of `poll`, inlined into the future's caller.
+    #[inline(always)]
+    pub(super) fn take_delivered(&self, i: u32) -> Option<Delivery> {
+        let (chunk, k) = self.chunk(i)?;
+        let (s, stamp) = (chunk.slots.get(k)?, chunk.stamps.get(k)?);
+        let d = delivery(s, stamp, s.state.load(Ordering::Acquire))?;
+        s.state.store(FREE, Ordering::Release);
+        Some(d)
+    }
+
     /// Moves a done slot's result out and frees the slot.
     // Inlined into `poll`, which builds the result in its caller's place.
     #[inline(always)]
     #[allow(clippy::result_large_err)] // rdkafka's result type, kept as is
     fn take(&self, s: &Slot, stamp: &AtomicI64, i: u32, state: u32) -> OwnedDeliveryResult {
-        let result = match state {
-            DONE_FAILED => match self.failures_lock().remove(&i) {
+        let result = match delivery(s, stamp, state) {
+            Some(d) => Ok(d),
+            None => match self.failures_lock().remove(&i) {
                 Some(e) => Err(*e),
                 None => Err((
                     KafkaError::Canceled,
@@ -452,18 +482,6 @@ impl SlotTable {
                     ),
                 )),
             },
-            _ => {
-                let t = stamp.load(Ordering::Relaxed);
-                Ok(Delivery {
-                    partition: s.partition.load(Ordering::Relaxed),
-                    offset: s.offset.load(Ordering::Relaxed),
-                    timestamp: match state {
-                        DONE_CREATE_TIME => Timestamp::CreateTime(t),
-                        DONE_LOG_APPEND_TIME => Timestamp::LogAppendTime(t),
-                        _ => Timestamp::NotAvailable,
-                    },
-                })
-            }
         };
         s.state.store(FREE, Ordering::Release);
         result
@@ -758,6 +776,51 @@ mod tests {
         let unique: std::collections::HashSet<u32> = held.iter().copied().collect();
         assert_eq!(unique.len(), 4 * MIN_SLOTS);
         assert_eq!(t.claim(0), None);
+    }
+
+    #[test]
+    fn take_delivered_takes_only_delivered_slots() {
+        let t = SlotTable::new(0);
+        let (_, waker) = waker();
+        let mut cx = Context::from_waker(&waker);
+
+        // Each kind of delivery comes out whole, once, and frees its slot.
+        let kinds = [
+            (1, Timestamp::CreateTime(21), DONE_CREATE_TIME),
+            (2, Timestamp::LogAppendTime(22), DONE_LOG_APPEND_TIME),
+            (3, Timestamp::NotAvailable, DONE_NO_TIMESTAMP),
+        ];
+        for (offset, timestamp, state) in kinds {
+            let i = t.claim(21).unwrap();
+            fill_now(&t, i, delivered(offset, timestamp));
+            assert_eq!(t.state(i), state);
+            let want = Delivery {
+                partition: 3,
+                offset,
+                timestamp,
+            };
+            assert_eq!(t.take_delivered(i), Some(want));
+            assert_eq!(t.state(i), FREE);
+            assert_eq!(t.take_delivered(i), None, "taken once");
+        }
+
+        // Not done yet: nothing taken, the slot stays pending.
+        let pending = t.claim(0).unwrap();
+        assert_eq!(t.take_delivered(pending), None);
+        assert_eq!(t.state(pending), PENDING);
+
+        // A failure is not a delivery: it stays for `poll`, which hands it over whole.
+        let failed = t.claim(0).unwrap();
+        let msg = OwnedMessage::new(None, None, "t".into(), Timestamp::NotAvailable, 0, -1, None);
+        let err = KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut);
+        fill_now(&t, failed, Err((err, msg.clone())));
+        assert_eq!(t.take_delivered(failed), None);
+        assert_eq!(t.state(failed), DONE_FAILED);
+        assert!(matches!(t.poll(failed, &mut cx), Poll::Ready(Ok(Err((_, m)))) if m == msg));
+        assert_eq!(t.state(failed), FREE);
+
+        // Out of range: no slot, no delivery.
+        assert_eq!(t.take_delivered(CHANNEL - 1), None);
     }
 
     #[test]
