@@ -191,8 +191,21 @@ impl SlotTable {
     /// locked instruction (a `fetch_add` on the cursor and a compare-and-swap on the slot
     /// were 5 % of the sending thread, draining its store buffer twice per record): only a
     /// claim moves a slot out of FREE, so a slot seen FREE stays so until this store.
+    // The first probe, which finds a free slot unless the ring is crowded, is inlined into
+    // the send path; the rest is out of line.
+    #[inline(always)]
     pub(super) fn claim(&self, timestamp: i64) -> Option<u32> {
         let mask = self.mask.load(Ordering::Relaxed);
+        let n = self.next.0.load(Ordering::Relaxed) & mask;
+        match self.claim_at(n, timestamp) {
+            Some(i) => Some(i),
+            None => self.claim_probing(mask, timestamp),
+        }
+    }
+
+    /// [`SlotTable::claim`] past a held slot: probes on, and grows the ring when it must.
+    #[inline(never)]
+    fn claim_probing(&self, mask: u64, timestamp: i64) -> Option<u32> {
         if let Some(i) = self.claim_in(mask, timestamp) {
             return Some(i);
         }
@@ -211,28 +224,8 @@ impl SlotTable {
     fn claim_in(&self, mask: u64, timestamp: i64) -> Option<u32> {
         let start = self.next.0.load(Ordering::Relaxed);
         for probe in 0..PROBES as u64 {
-            let n = start.wrapping_add(probe) & mask;
-            let i = n as usize;
-            let chunk = self.chunks.get(i >> CHUNK_BITS)?.get_or_init(Chunk::new);
-            let k = i & (CHUNK - 1);
-            let slot = chunk.slots.get(k)?;
-            if slot.state.load(Ordering::Acquire) == FREE {
-                slot.state.store(PENDING, Ordering::Relaxed);
-                // Read by whoever polls the future, which is handed over from this thread
-                // after the claim (or by the report's publish, which comes later still).
-                if let Some(stamp) = chunk.stamps.get(k) {
-                    stamp.store(timestamp, Ordering::Relaxed);
-                }
-                self.next.0.store(n.wrapping_add(1), Ordering::Relaxed);
-                // The slot a few claims ahead was last touched a lap ago and is out of the
-                // cache by now: reading it here overlaps that miss with this record's send.
-                let ahead = (k + PREFETCH) & (CHUNK - 1);
-                if let (Some(s), Some(t)) = (chunk.slots.get(ahead), chunk.stamps.get(ahead)) {
-                    std::hint::black_box(s.state.load(Ordering::Relaxed));
-                    std::hint::black_box(t.load(Ordering::Relaxed));
-                }
-                // The mask keeps `n` below MAX_SLOTS.
-                return u32::try_from(n).ok();
+            if let Some(i) = self.claim_at(start.wrapping_add(probe) & mask, timestamp) {
+                return Some(i);
             }
         }
         // Past the held slots, so that the next claim does not probe them again.
@@ -240,6 +233,34 @@ impl SlotTable {
             .0
             .store(start.wrapping_add(PROBES as u64), Ordering::Relaxed);
         None
+    }
+
+    /// Claims slot `n` if it is free.
+    #[inline(always)]
+    fn claim_at(&self, n: u64, timestamp: i64) -> Option<u32> {
+        let i = n as usize;
+        let chunk = self.chunks.get(i >> CHUNK_BITS)?.get_or_init(Chunk::new);
+        let k = i & (CHUNK - 1);
+        let slot = chunk.slots.get(k)?;
+        if slot.state.load(Ordering::Acquire) != FREE {
+            return None;
+        }
+        slot.state.store(PENDING, Ordering::Relaxed);
+        // Read by whoever polls the future, which is handed over from this thread after the
+        // claim (or by the report's publish, which comes later still).
+        if let Some(stamp) = chunk.stamps.get(k) {
+            stamp.store(timestamp, Ordering::Relaxed);
+        }
+        self.next.0.store(n.wrapping_add(1), Ordering::Relaxed);
+        // The slot a few claims ahead was last touched a lap ago and is out of the cache by
+        // now: reading it here overlaps that miss with this record's send.
+        let ahead = (k + PREFETCH) & (CHUNK - 1);
+        if let (Some(s), Some(t)) = (chunk.slots.get(ahead), chunk.stamps.get(ahead)) {
+            std::hint::black_box(s.state.load(Ordering::Relaxed));
+            std::hint::black_box(t.load(Ordering::Relaxed));
+        }
+        // The mask keeps `n` below MAX_SLOTS.
+        u32::try_from(n).ok()
     }
 
     /// A channel for a record that found no free slot: its index (from [`CHANNEL`] up) and
