@@ -169,11 +169,13 @@ impl SlotTable {
     }
 
     /// Slot `i`.
+    #[inline]
     fn slot(&self, i: u32) -> Option<&Slot> {
         self.chunk(i).and_then(|(c, k)| c.slots.get(k))
     }
 
     /// Slot `i`'s timestamp (ms).
+    #[inline]
     fn stamp(&self, i: u32) -> Option<&AtomicI64> {
         self.chunk(i).and_then(|(c, k)| c.stamps.get(k))
     }
